@@ -1,0 +1,189 @@
+"""Summaries per line and per named definition, and the tokenizer-artifact policy.
+
+The policy (why a line is called surprising):
+
+- A line's *verdict* is the largest whitespace-insensitive margin (``code_margin``) among its
+  **code** tokens: how much likelier the model's first choice was than what is written. Layout tokens (whitespace only) never count; prose tokens (comments,
+  string contents) stay scored and visible but do not make a line surprising, because natural
+  language is far less predictable than code and would otherwise crowd out real findings.
+- Whitespace-insensitive: tokens whose texts are equal once whitespace is stripped form one
+  class (see :mod:`token_classes`). ``code_surprise`` is -log2 of the actual token's class
+  probability, so ``)\\n\\n\\n`` is not surprising merely because the model expected ``)\\n``;
+  it never exceeds the raw surprise. ``code_margin`` is log2 of the likeliest class's
+  probability minus log2 of the actual class's: zero when the model's first choice was taken.
+- Margin, not raw surprise: a fresh name or literal is unlikely because the model had many
+  good options, not because it was sure of another. Margin discounts those and keeps tokens
+  where the model firmly expected something else (measured in ``tests/test_real_model.py``
+  and ``../shared`` notes: margin ranked planted bugs higher than surprise).
+- The max, not the mean: a single-token bug is diluted by the ordinary tokens around it.
+
+A token belongs to the line where its first non-whitespace character is.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .offsets import LineIndex, byte_to_char_offsets
+from .scoring import TokenScore
+from .syntax import CODE, LAYOUT, ParsedSource, TokenSyntax
+
+
+@dataclass(frozen=True)
+class LineSummary:
+    """One source line. ``line`` is 1-based; surprises are bits."""
+
+    line: int
+    start: int  # character offsets of the line, newline excluded
+    end: int
+    token_indices: tuple[int, ...]
+    mean_surprise: float | None  # mean code_surprise over non-layout tokens
+    max_surprise: float | None  # max code_surprise over non-layout tokens
+    verdict: float | None  # max code_margin over code tokens: what ranks lines
+    worst_token: int | None  # index of the token that gave the verdict
+
+
+@dataclass(frozen=True)
+class DefinitionSummary:
+    """A named function, method or class; perplexity is 2 ** mean surprise (bits)."""
+
+    name: str
+    kind: str  # function | method | class
+    node_type: str
+    start_line: int  # 1-based, inclusive
+    end_line: int
+    start: int  # character offsets
+    end: int
+    token_count: int
+    mean_surprise: float | None
+    perplexity: float | None
+    worst_token: int | None
+
+
+def token_line_anchor(tok: TokenScore) -> int:
+    """Character offset that decides a token's line: its first non-whitespace character."""
+    stripped = tok.text.lstrip()
+    return tok.start + (len(tok.text) - len(stripped)) if stripped else tok.start
+
+
+def summarize_lines(
+    text: str, tokens: list[TokenScore], syntax: list[TokenSyntax]
+) -> list[LineSummary]:
+    """Per-line summaries for every line of ``text``."""
+    index = LineIndex(text)
+    per_line: list[list[int]] = [[] for _ in range(index.line_count)]
+    for tok in tokens:
+        per_line[index.line_of(token_line_anchor(tok))].append(tok.index)
+    lines = []
+    for n, members in enumerate(per_line):
+        start, end = index.line_span(n)
+        visible = [
+            tokens[i]
+            for i in members
+            if syntax[i].kind != LAYOUT and tokens[i].code_surprise is not None
+        ]
+        code = [t for t in visible if syntax[t.index].kind == CODE]
+        worst = max(code, key=lambda t: t.code_margin) if code else None
+        lines.append(
+            LineSummary(
+                line=n + 1,
+                start=start,
+                end=end,
+                token_indices=tuple(members),
+                mean_surprise=(
+                    sum(t.code_surprise for t in visible) / len(visible) if visible else None
+                ),
+                max_surprise=max((t.code_surprise for t in visible), default=None),
+                verdict=worst.code_margin if worst else None,
+                worst_token=worst.index if worst else None,
+            )
+        )
+    return lines
+
+
+def rank_lines(lines: list[LineSummary], top: int | None = None) -> list[LineSummary]:
+    """Lines with a verdict, most surprising first."""
+    ranked = sorted((ln for ln in lines if ln.verdict is not None), key=lambda ln: -ln.verdict)
+    return ranked if top is None else ranked[:top]
+
+
+_DEF_TYPE = re.compile(
+    r"(function|method|class|struct|interface|trait|impl|enum|constructor)"
+    r"\w*_(definition|declaration|item)$"
+)
+_CLASS_WORDS = ("class", "struct", "interface", "trait", "impl", "enum")
+
+
+def _definition_name(node: Any) -> str | None:
+    name = node.child_by_field_name("name")
+    if name is None and node.type == "impl_item":
+        name = node.child_by_field_name("type")
+    decl = node.child_by_field_name("declarator")
+    while name is None and decl is not None:  # C/C++: int *f(int x) { ... }
+        if decl.type in ("identifier", "field_identifier", "qualified_identifier"):
+            name = decl
+            break
+        decl = decl.child_by_field_name("declarator")
+    if name is None or name.text is None:
+        return None
+    return name.text.decode("utf-8", errors="replace")
+
+
+def find_definitions(parsed: ParsedSource) -> list[tuple[Any, str, str]]:
+    """(node, name, kind) for named definitions, outermost first, in document order."""
+    found = []
+    stack = [(parsed.root, None)]  # (node, kind of the nearest enclosing definition)
+    while stack:
+        node, enclosing = stack.pop()
+        kind = enclosing
+        if _DEF_TYPE.search(node.type):
+            name = _definition_name(node)
+            if name is not None:
+                if any(w in node.type for w in _CLASS_WORDS):
+                    kind = "class"
+                else:
+                    kind = "method" if enclosing == "class" else "function"
+                found.append((node, name, kind))
+        for child in reversed(node.named_children):
+            stack.append((child, kind))
+    return found
+
+
+def summarize_definitions(
+    text: str, tokens: list[TokenScore], parsed: ParsedSource | None
+) -> list[DefinitionSummary]:
+    """Mean surprise and perplexity (all scored tokens) of each named definition."""
+    if parsed is None:
+        return []
+    defs = find_definitions(parsed)
+    if not defs:
+        return []
+    chars = byte_to_char_offsets(text, [b for n, _, _ in defs for b in (n.start_byte, n.end_byte)])
+    anchors = [token_line_anchor(t) for t in tokens]
+    out = []
+    for k, (node, name, kind) in enumerate(defs):
+        start, end = chars[2 * k], chars[2 * k + 1]
+        lo, hi = bisect.bisect_left(anchors, start), bisect.bisect_left(anchors, end)
+        scored = [t for t in tokens[lo:hi] if t.surprise is not None]
+        mean = sum(t.surprise for t in scored) / len(scored) if scored else None
+        worst = max(scored, key=lambda t: t.code_surprise) if scored else None
+        out.append(
+            DefinitionSummary(
+                name=name,
+                kind=kind,
+                node_type=node.type,
+                start_line=node.start_point[0] + 1,
+                end_line=node.end_point[0] + 1,
+                start=start,
+                end=end,
+                token_count=hi - lo,
+                mean_surprise=mean,
+                perplexity=math.pow(2.0, mean) if mean is not None else None,
+                worst_token=worst.index if worst else None,
+            )
+        )
+    return out

@@ -1,0 +1,58 @@
+"""Which tree-sitter grammar a file uses: from an explicit id or the file extension."""
+
+from __future__ import annotations
+
+import typing
+from functools import lru_cache
+from pathlib import PurePath
+
+_EXTENSIONS = {
+    ".py": "python", ".pyi": "python", ".pyw": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
+    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp",
+    ".hh": "cpp", ".hxx": "cpp", ".cu": "cuda", ".cuh": "cuda",
+    ".cs": "csharp", ".java": "java", ".kt": "kotlin", ".kts": "kotlin", ".scala": "scala",
+    ".go": "go", ".rs": "rust", ".rb": "ruby", ".php": "php", ".swift": "swift",
+    ".m": "objc", ".mm": "objc", ".lua": "lua", ".r": "r", ".jl": "julia", ".dart": "dart",
+    ".ex": "elixir", ".exs": "elixir", ".erl": "erlang", ".hrl": "erlang", ".hs": "haskell",
+    ".ml": "ocaml", ".mli": "ocaml_interface", ".fs": "fsharp", ".fsx": "fsharp",
+    ".clj": "clojure", ".cljs": "clojure", ".el": "elisp", ".lisp": "commonlisp",
+    ".scm": "scheme", ".rkt": "racket", ".zig": "zig", ".nim": "nim", ".v": "v",
+    ".sv": "verilog", ".vhd": "vhdl", ".vhdl": "vhdl", ".sol": "solidity", ".pl": "perl",
+    ".pm": "perl", ".sh": "bash", ".bash": "bash", ".zsh": "bash", ".fish": "fish",
+    ".ps1": "powershell", ".sql": "sql", ".html": "html", ".htm": "html", ".css": "css",
+    ".scss": "scss", ".vue": "vue", ".svelte": "svelte", ".json": "json", ".yaml": "yaml",
+    ".yml": "yaml", ".toml": "toml", ".xml": "xml", ".md": "markdown", ".tex": "latex",
+    ".cmake": "cmake", ".mk": "make", ".proto": "proto", ".tf": "terraform", ".hcl": "hcl",
+    ".nix": "nix", ".groovy": "groovy", ".gradle": "groovy", ".glsl": "glsl",
+    ".wgsl": "wgsl", ".gd": "gdscript", ".odin": "odin", ".gleam": "gleam", ".elm": "elm",
+    ".purs": "purescript", ".hx": "haxe", ".ada": "ada", ".adb": "ada", ".f90": "fortran",
+    ".f": "fortran", ".pas": "pascal", ".cob": "cobol", ".graphql": "graphql",
+    ".star": "starlark", ".bzl": "starlark", ".rst": "rst", ".ini": "ini", ".vim": "vim",
+    ".tcl": "tcl", ".matlab": "matlab",
+}  # fmt: skip
+_FILENAMES = {
+    "Dockerfile": "dockerfile", "Makefile": "make", "CMakeLists.txt": "cmake",
+    "BUILD": "starlark", "WORKSPACE": "starlark", "meson.build": "meson",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def known_languages() -> frozenset[str]:
+    """Language ids the pinned tree-sitter-language-pack ships grammars for."""
+    import tree_sitter_language_pack as pack
+
+    return frozenset(typing.get_args(pack.SupportedLanguage))
+
+
+def language_for(path: str | None, explicit: str | None = None) -> str | None:
+    """The language id for ``path`` (or ``explicit``), or None when no grammar fits."""
+    if explicit:
+        lang = explicit.lower()
+        return lang if lang in known_languages() else None
+    if not path or path == "-":
+        return None
+    p = PurePath(path)
+    lang = _FILENAMES.get(p.name) or _EXTENSIONS.get(p.suffix.lower())
+    return lang if lang in known_languages() else None

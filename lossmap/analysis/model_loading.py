@@ -1,0 +1,89 @@
+"""Loading a causal LM and its fast tokenizer onto a device, ready for scoring."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .devices import pick_device
+from .errors import LossmapError, ModelLoadError
+from .model_spec import ModelSpec, parse_model_spec
+from .model_store import ProgressFn, prepare
+
+
+@dataclass
+class LoadedModel:
+    """A model resident on ``device`` with the tokenizer that matches it."""
+
+    spec: ModelSpec
+    model: Any  # a transformers PreTrainedModel with a causal LM head
+    tokenizer: Any  # a transformers fast tokenizer
+    device: torch.device
+    dtype: torch.dtype
+    path: str
+    load_seconds: float
+    # Filled lazily by scoring: vocabulary-sized tables that depend only on the tokenizer.
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.raw
+
+    @property
+    def context_length(self) -> int:
+        """The longest sequence the model was trained on (positions)."""
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        return int(n) if n else 2048
+
+
+def load_model(
+    spec: str | ModelSpec = "default",
+    device: str | None = "auto",
+    trust_remote_code: bool = False,
+    progress: ProgressFn | None = None,
+) -> LoadedModel:
+    """Prepare (if needed) and load ``spec``; raise :class:`LossmapError` with the reason."""
+    start = time.perf_counter()
+    parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
+    dev, dtype = pick_device(device)
+    path = prepare(parsed, progress)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if progress:
+        progress("loading model", 0, None)
+    local = parsed.kind != "hub"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(path), trust_remote_code=trust_remote_code, local_files_only=local
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=local
+        )
+    except LossmapError:
+        raise
+    except Exception as err:
+        hint = (
+            " (no network? use 'default', a local directory or a .gguf file)" if not local else ""
+        )
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"cannot load model '{parsed.raw}': {first}{hint}") from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"model '{parsed.raw}': lossmap needs a fast tokenizer (character offsets)"
+        )
+    model.to(dev)
+    model.eval()
+    return LoadedModel(
+        spec=parsed,
+        model=model,
+        tokenizer=tokenizer,
+        device=dev,
+        dtype=dtype,
+        path=str(path),
+        load_seconds=time.perf_counter() - start,
+    )

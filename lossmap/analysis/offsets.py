@@ -1,0 +1,64 @@
+"""Conversions between the three coordinate systems: characters, UTF-8 bytes, lines.
+
+Tokenizers give character (code point) offsets, tree-sitter gives UTF-8 byte offsets.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+
+def char_to_byte_offsets(text: str, char_offsets: Sequence[int]) -> list[int]:
+    """Byte offsets of ascending character offsets; linear in ``len(text)``."""
+    result: list[int] = []
+    prev_char = 0
+    prev_byte = 0
+    for c in char_offsets:
+        if c < prev_char:  # not ascending: restart from the beginning
+            prev_char, prev_byte = 0, 0
+        prev_byte += len(text[prev_char:c].encode("utf-8"))
+        prev_char = c
+        result.append(prev_byte)
+    return result
+
+
+class LineIndex:
+    """Maps character offsets to 0-based (line, column) and back."""
+
+    def __init__(self, text: str) -> None:
+        self.line_starts = [0]
+        pos = text.find("\n")
+        while pos != -1:
+            self.line_starts.append(pos + 1)
+            pos = text.find("\n", pos + 1)
+        self.length = len(text)
+
+    @property
+    def line_count(self) -> int:
+        return len(self.line_starts)
+
+    def line_of(self, offset: int) -> int:
+        """0-based line that holds character ``offset``."""
+        return bisect.bisect_right(self.line_starts, offset) - 1
+
+    def line_span(self, line: int) -> tuple[int, int]:
+        """Character span of ``line`` without its newline."""
+        start = self.line_starts[line]
+        end = self.line_starts[line + 1] - 1 if line + 1 < len(self.line_starts) else self.length
+        return start, end
+
+
+def byte_to_char_offsets(text: str, byte_offsets: Sequence[int]) -> list[int]:
+    """Character offsets of UTF-8 byte offsets (any order); linear after one sort."""
+    data = text.encode("utf-8")
+    order = sorted(range(len(byte_offsets)), key=byte_offsets.__getitem__)
+    result = [0] * len(byte_offsets)
+    prev_byte = 0
+    chars = 0
+    for i in order:
+        b = byte_offsets[i]
+        chars += len(data[prev_byte:b].decode("utf-8", errors="replace"))
+        prev_byte = b
+        result[i] = chars
+    return result

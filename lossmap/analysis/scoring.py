@@ -1,0 +1,254 @@
+"""Per-token surprise, probability, rank, entropy and top-k alternatives from a causal LM.
+
+All quantities are in bits. The full-vocabulary log-softmax is never materialised for a whole
+window: hidden states come from one forward pass, and the LM head and softmax run over
+chunks of positions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .model_loading import LoadedModel
+from .token_classes import whitespace_classes
+from .windows import plan_windows
+
+LN2 = math.log(2.0)
+ProgressFn = Callable[[str, float, float | None], None]
+
+#: Default sliding-window geometry (tokens). Past the first window, every scored token sees
+#: at least ``DEFAULT_MIN_CONTEXT`` tokens of code before it.
+DEFAULT_WINDOW = 2048
+DEFAULT_MIN_CONTEXT = 512
+#: Positions per LM-head chunk: 128 x 152k vocabulary x 4 bytes is about 78 MB.
+DEFAULT_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A token the model considered, with its probability."""
+
+    token_id: int
+    text: str
+    probability: float
+
+
+@dataclass
+class TokenScore:
+    """One token of the text, with character offsets ``[start, end)`` into it.
+
+    The spans of all tokens partition the text. A character that the tokenizer split into
+    several byte tokens belongs to the first of them; the others have empty spans.
+    Unscored tokens (the first one, when the tokenizer has no BOS) carry ``None``s.
+    """
+
+    index: int
+    token_id: int
+    start: int
+    end: int
+    text: str
+    surprise: float | None = None  # -log2 p(actual token), bits
+    probability: float | None = None
+    rank: int | None = None  # 1 = the model's first choice
+    entropy: float | None = None  # of the predicted distribution, bits
+    code_surprise: float | None = None  # whitespace-insensitive: see token_classes
+    code_margin: float | None = None  # log2 p(likeliest class) - log2 p(actual's class)
+    alternatives: tuple[Alternative, ...] = ()
+
+    @property
+    def scored(self) -> bool:
+        return self.surprise is not None
+
+    @property
+    def margin(self) -> float | None:
+        """log2 p(first choice) - log2 p(actual): 0 when the model's first choice was taken."""
+        if self.surprise is None or not self.alternatives:
+            return None
+        return max(0.0, self.surprise + math.log2(self.alternatives[0].probability))
+
+
+@dataclass
+class ScoredText:
+    """Per-token scores of one text under one model."""
+
+    text: str
+    model: str
+    tokens: list[TokenScore]
+    bos_token: str | None
+    window: int
+    min_context: int
+    top_k: int
+    extra: dict = field(default_factory=dict)
+
+
+def token_spans(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Turn tokenizer offsets into a partition of ``text`` (contiguous, non-overlapping).
+
+    Offsets of byte-level tokenizers overlap when a character is split over several tokens
+    and may skip whitespace; each token is stretched back to where the previous one ended.
+    """
+    spans = []
+    prev = 0
+    for _, end in offsets:
+        end = max(end, prev)
+        spans.append((prev, end))
+        prev = end
+    if spans and prev < len(text):
+        spans[-1] = (spans[-1][0], len(text))
+    return spans
+
+
+def encode(loaded: LoadedModel, text: str) -> tuple[list[int], list[tuple[int, int]], bool]:
+    """Token ids and character spans of ``text``; a BOS id is prepended when defined.
+
+    Text that spells a special token (``<|endoftext|>`` in a string literal) is tokenized as
+    plain text: buffer contents never become control tokens.
+    """
+    tok = loaded.tokenizer
+    enc = tok(
+        text,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        split_special_tokens=True,
+    )
+    ids = list(enc["input_ids"])
+    spans = token_spans(text, [tuple(o) for o in enc["offset_mapping"]])
+    bos = tok.bos_token_id
+    if bos is not None:
+        return [bos, *ids], [(0, 0), *spans], True
+    return ids, spans, False
+
+
+def _decode(loaded: LoadedModel, token_id: int) -> str:
+    table = loaded.cache.setdefault("decoded", {})
+    text = table.get(token_id)
+    if text is None:
+        text = loaded.tokenizer.decode([token_id])
+        table[token_id] = text
+    return text
+
+
+def _classes(loaded: LoadedModel, vocab: int) -> torch.Tensor:
+    classes = loaded.cache.get("ws_classes")
+    if classes is None or classes.shape[0] != vocab:
+        classes = whitespace_classes(loaded.tokenizer, vocab).to(loaded.device)
+        loaded.cache["ws_classes"] = classes
+    return classes
+
+
+def _head(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
+    logits = loaded.model.get_output_embeddings()(hidden).float()
+    cap = getattr(loaded.model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+@torch.inference_mode()
+def score_ids(
+    loaded: LoadedModel,
+    ids: list[int],
+    first_target: int,
+    window: int,
+    min_context: int,
+    top_k: int = 5,
+    chunk: int = DEFAULT_CHUNK,
+    progress: ProgressFn | None = None,
+) -> dict[int, tuple]:
+    """Score tokens ``ids[t]`` for ``t >= first_target``; returns per-target raw statistics."""
+    results: dict[int, tuple] = {}
+    windows = plan_windows(len(ids), window, min_context)
+    base = loaded.model.base_model
+    total = max(len(ids) - first_target, 0)
+    done = 0
+    for w in windows:
+        input_ids = torch.tensor([ids[w.start : w.end]], device=loaded.device)
+        hidden = base(input_ids=input_ids, use_cache=False).last_hidden_state[0]
+        targets = list(range(max(w.score_from, first_target, w.start + 1), w.end))
+        for c in range(0, len(targets), chunk):
+            tgt = targets[c : c + chunk]
+            pos = torch.tensor([t - 1 - w.start for t in tgt], device=loaded.device)
+            actual = torch.tensor([ids[t] for t in tgt], device=loaded.device)
+            logp = torch.log_softmax(_head(loaded, hidden[pos]), dim=-1)
+            classes = _classes(loaded, logp.shape[-1])
+            lp_actual = logp.gather(1, actual[:, None])[:, 0]
+            probs = logp.exp()
+            entropy = -(probs * logp).sum(-1)
+            rank = (logp > lp_actual[:, None]).sum(-1) + 1
+            # Probability mass per whitespace-insensitive class, for every position.
+            class_p = torch.zeros(len(tgt), int(classes.max()) + 1, device=probs.device)
+            class_p.scatter_add_(1, classes.expand(len(tgt), -1), probs)
+            tiny = torch.finfo(torch.float32).tiny
+            p_class = class_p.gather(1, classes[actual][:, None])[:, 0].clamp_min(tiny)
+            top_class = class_p.max(-1).values.clamp_min(tiny)
+            top_lp, top_id = logp.topk(top_k, dim=-1) if top_k > 0 else (None, None)
+            rows = zip(
+                tgt,
+                (-lp_actual / LN2).tolist(),
+                rank.tolist(),
+                (entropy / LN2).tolist(),
+                (-torch.log2(p_class)).tolist(),
+                (torch.log2(top_class) - torch.log2(p_class)).clamp_min(0).tolist(),
+                top_lp.exp().tolist() if top_lp is not None else [[]] * len(tgt),
+                top_id.tolist() if top_id is not None else [[]] * len(tgt),
+                strict=True,
+            )
+            for t, surprise, r, h, code, margin, tp, ti in rows:
+                results[t] = (surprise, r, h, min(code, surprise), margin, tp, ti)
+            done += len(tgt)
+            if progress:
+                progress("scoring", done, total)
+    return results
+
+
+def score_text(
+    loaded: LoadedModel,
+    text: str,
+    top_k: int = 5,
+    window: int | None = None,
+    min_context: int | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    progress: ProgressFn | None = None,
+) -> ScoredText:
+    """Score every token of ``text``.
+
+    The first token is scored after the tokenizer's BOS when it defines one; otherwise it is
+    left unscored. Texts longer than ``window`` tokens are scored in sliding windows (see
+    :mod:`lossmap.analysis.windows`).
+    """
+    window = min(window or DEFAULT_WINDOW, loaded.context_length)
+    if min_context is None:
+        min_context = min(DEFAULT_MIN_CONTEXT, window // 2)
+    ids, spans, has_bos = encode(loaded, text)
+    offset = 1 if has_bos else 0
+    stats = score_ids(loaded, ids, 1, window, min_context, top_k, chunk, progress)
+    tokens = []
+    for i in range(offset, len(ids)):
+        start, end = spans[i]
+        tok = TokenScore(i - offset, ids[i], start, end, text[start:end])
+        s = stats.get(i)
+        if s is not None:
+            surprise, rank, entropy, code, margin, top_p, top_ids = s
+            tok.surprise = surprise
+            tok.probability = 2.0**-surprise
+            tok.rank = rank
+            tok.entropy = entropy
+            tok.code_surprise = code
+            tok.code_margin = margin
+            tok.alternatives = tuple(
+                Alternative(t, _decode(loaded, t), p) for t, p in zip(top_ids, top_p, strict=True)
+            )
+        tokens.append(tok)
+    return ScoredText(
+        text=text,
+        model=loaded.name,
+        tokens=tokens,
+        bos_token=loaded.tokenizer.bos_token if has_bos else None,
+        window=window,
+        min_context=min_context,
+        top_k=top_k,
+    )

@@ -1,0 +1,57 @@
+"""Reading source text: refuse binary and undecodable input with a clear reason."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+#: Files above this size are refused by default; scoring them would take minutes on a CPU.
+DEFAULT_MAX_BYTES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Source:
+    """A decoded text and where it came from (a path, or ``-`` for stdin)."""
+
+    name: str
+    text: str
+
+
+def decode_source(data: bytes, name: str, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Source:
+    """Decode ``data`` as UTF-8 source text, or raise :class:`InputError` saying why not."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise InputError(
+            f"{name}: {len(data):,} bytes is larger than the limit of {max_bytes:,} bytes"
+            " (raise it with --max-bytes)"
+        )
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{name}: looks like a binary file (it contains NUL bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(
+            f"{name}: not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}, line {line})"
+        ) from None
+    # A BOM is an encoding mark, not code the model should be scored on.
+    text = text.removeprefix("\ufeff")
+    return Source(name=name, text=text)
+
+
+def read_source(path: str, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Source:
+    """Read a file (or stdin for ``-``) as UTF-8 source text."""
+    if path == "-":
+        return decode_source(sys.stdin.buffer.read(), "<stdin>", max_bytes)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file")
+    if p.is_dir():
+        raise InputError(f"{path}: is a directory")
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+    return decode_source(data, path, max_bytes)
