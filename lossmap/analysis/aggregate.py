@@ -3,7 +3,8 @@
 The policy (why a line is called surprising):
 
 - A line's *verdict* is the largest whitespace-insensitive margin (``code_margin``) among its
-  **code** tokens: how much likelier the model's first choice was than what is written. Layout tokens (whitespace only) never count; prose tokens (comments,
+  **code** tokens: how much likelier the model's first choice was than what is written.
+  Layout tokens (whitespace only) never count; prose tokens (comments,
   string contents) stay scored and visible but do not make a line surprising, because natural
   language is far less predictable than code and would otherwise crowd out real findings.
 - Whitespace-insensitive: tokens whose texts are equal once whitespace is stripped form one

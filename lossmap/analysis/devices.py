@@ -24,7 +24,9 @@ def pick_device(requested: str | None = "auto") -> tuple[torch.device, torch.dty
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ModelLoadError(f"unknown device '{requested}' (use auto, cpu, cuda, cuda:N or mps)")
+        raise ModelLoadError(
+            f"unknown device '{requested}' (use auto, cpu, cuda, cuda:N or mps)"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(f"device '{requested}' requested but CUDA is not available")
     if device.type == "mps" and not torch.backends.mps.is_available():

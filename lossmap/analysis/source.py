@@ -34,7 +34,8 @@ def decode_source(data: bytes, name: str, max_bytes: int | None = DEFAULT_MAX_BY
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         raise InputError(
-            f"{name}: not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}, line {line})"
+            f"{name}: not valid UTF-8 (byte 0x{data[err.start]:02x}"
+            f" at offset {err.start}, line {line})"
         ) from None
     # A BOM is an encoding mark, not code the model should be scored on.
     text = text.removeprefix("\ufeff")
