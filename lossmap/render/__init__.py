@@ -1,0 +1,1 @@
+"""Presenting analyses: terminal heat maps, progress, and the versioned JSON document."""

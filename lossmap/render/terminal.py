@@ -1,0 +1,115 @@
+"""The terminal view of ``lossmap scan``: code with a per-token heat map, then the top lines."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from ..analysis import FileAnalysis
+from ..analysis.syntax import LAYOUT, PROSE
+
+#: Default display threshold, bits: tokens the model gave less than 1/256 get a colour.
+DEFAULT_THRESHOLD = 8.0
+#: Four surprise levels starting at the threshold, each ``LEVEL_STEP`` bits wide.
+LEVEL_STEP = 3.0
+# Dark text on light tints and light text on strong ones read on dark and light terminals.
+LEVEL_STYLES = ("black on #ffe58f", "black on #ffb366", "white on #e0483b", "bold white on #9b1d5c")
+
+
+def surprise_level(bits: float | None, threshold: float) -> int:
+    """0 below the threshold, then 1-4 in steps of ``LEVEL_STEP`` bits."""
+    if bits is None or bits < threshold:
+        return 0
+    return min(4, 1 + int((bits - threshold) // LEVEL_STEP))
+
+
+def heatmap(analysis: FileAnalysis, threshold: float) -> Text:
+    """The source with a line-number gutter and a background tint on surprising tokens."""
+    text = analysis.scored.text
+    out = Text(no_wrap=False)
+    styles: list[tuple[int, int, str]] = []
+    for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
+        if syn.kind == LAYOUT:
+            continue
+        level = surprise_level(tok.code_surprise, threshold)
+        if level:
+            core = tok.text.strip()
+            start = tok.start + tok.text.index(core)  # tint the code, not its whitespace
+            style = LEVEL_STYLES[level - 1] + (" italic" if syn.kind == PROSE else "")
+            styles.append((start, start + len(core), style))
+    body = Text(text)
+    for start, end, style in styles:
+        body.stylize(style, start, end)
+    width = len(str(text.count("\n") + 1))
+    for n, line in enumerate(body.split("\n", allow_blank=True), start=1):
+        out.append(f"{n:>{width}} │ ", style="dim")
+        out.append_text(line)
+        out.append("\n")
+    return out
+
+
+def _show(s: str) -> str:
+    return repr(s)[1:-1] if s.strip() != s or "\n" in s else s
+
+
+def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Table:
+    """The ``top`` most surprising lines, with the token and what the model expected."""
+    scale = 0.6931471805599453 if unit == "nats" else 1.0
+    table = Table(title=f"most surprising lines of {analysis.name}", title_justify="left")
+    table.add_column("line", justify="right")
+    table.add_column(f"margin ({unit})", justify="right")
+    table.add_column("token")
+    table.add_column(f"surprise ({unit})", justify="right")
+    table.add_column("model expected")
+    table.add_column("code")
+    text = analysis.scored.text
+    for ln in analysis.top_lines(top):
+        tok = analysis.tokens[ln.worst_token]
+        expected = ", ".join(
+            f"{_show(a.text)} ({a.probability:.2f})"
+            for a in tok.alternatives[:3]
+            if a.token_id != tok.token_id
+        )
+        table.add_row(
+            str(ln.line),
+            f"{ln.verdict * scale:.1f}",
+            _show(tok.text),
+            f"{tok.surprise * scale:.1f}",
+            expected or "(this token)",
+            text[ln.start : ln.end].strip()[:60],
+        )
+    return table
+
+
+def render_file(
+    console: Console,
+    analysis: FileAnalysis,
+    threshold: float,
+    top: int,
+    unit: str = "bits",
+    show_code: bool = True,
+) -> None:
+    """Print one file's heat map and top lines."""
+    scored = [t.surprise for t in analysis.tokens if t.surprise is not None]
+    mean = sum(scored) / len(scored) if scored else 0.0
+    scale = 0.6931471805599453 if unit == "nats" else 1.0
+    header = Text.assemble(
+        (analysis.name, "bold"),
+        f"  {analysis.language or 'no grammar'} · {len(analysis.tokens)} tokens · mean surprise"
+        f" {mean * scale:.2f} {unit} · perplexity {2.0**mean:.2f}",
+    )
+    parts = [header]
+    parts += [Text(f"note: {n}", style="yellow") for n in analysis.notes]
+    if show_code:
+        parts.append(heatmap(analysis, threshold))
+        legend = Text("levels: ")
+        for i, style in enumerate(LEVEL_STYLES):
+            lo = threshold + i * LEVEL_STEP
+            label = f" ≥{lo:g} bits " if i == 3 else f" {lo:g}–{lo + LEVEL_STEP:g} bits "
+            legend.append(label, style=style)
+            legend.append(" ")
+        parts.append(legend)
+    console.print(Group(*parts))
+    if top > 0:
+        console.print(top_lines_table(analysis, top, unit))

@@ -1,0 +1,69 @@
+"""The first-token rule, the token partition, and the per-token statistics' invariants."""
+
+from __future__ import annotations
+
+import math
+
+from lossmap.analysis.scoring import score_text, token_spans
+
+TEXT = "café = '😀 中文 naïve'\ndef f(x):\n    return x\n"
+
+
+def test_first_token_is_scored_after_bos_when_the_tokenizer_defines_one(tiny):
+    scored = score_text(tiny, TEXT)
+    assert scored.bos_token == "<|endoftext|>"
+    assert all(t.scored for t in scored.tokens)
+
+
+def test_first_token_is_unscored_without_bos(tiny_no_bos):
+    scored = score_text(tiny_no_bos, TEXT)
+    assert scored.bos_token is None
+    first, rest = scored.tokens[0], scored.tokens[1:]
+    assert not first.scored
+    assert first.surprise is None and first.rank is None and first.alternatives == ()
+    assert all(t.scored for t in rest)
+
+
+def test_spans_partition_the_text_even_for_split_characters(tiny):
+    scored = score_text(tiny, TEXT)
+    assert "".join(t.text for t in scored.tokens) == TEXT
+    pos = 0
+    for t in scored.tokens:
+        assert t.start == pos and t.end >= t.start
+        pos = t.end
+    assert pos == len(TEXT)
+
+
+def test_token_spans_repairs_overlapping_offsets():
+    # A 4-byte emoji split over two byte tokens both reporting (1, 2), then a skipped space.
+    assert token_spans("a😀 b", [(0, 1), (1, 2), (1, 2), (3, 4)]) == [
+        (0, 1),
+        (1, 2),
+        (2, 2),
+        (2, 4),
+    ]
+
+
+def test_statistics_are_consistent(tiny):
+    scored = score_text(tiny, TEXT, top_k=4)
+    for t in scored.tokens:
+        assert t.probability == 2.0**-t.surprise
+        assert t.rank >= 1 and t.entropy >= 0
+        assert len(t.alternatives) == 4
+        probs = [a.probability for a in t.alternatives]
+        assert probs == sorted(probs, reverse=True)
+        if t.rank == 1:
+            assert t.alternatives[0].token_id == t.token_id
+        # Whitespace-insensitive numbers never exceed the raw ones.
+        assert t.code_surprise <= t.surprise + 1e-9
+        assert 0 <= t.code_margin <= t.code_surprise + 1e-6 or math.isclose(t.code_margin, 0)
+
+
+def test_special_token_text_in_the_buffer_is_plain_text(tiny):
+    scored = score_text(tiny, 'x = "<|endoftext|>"\n')
+    eos = tiny.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert eos not in [t.token_id for t in scored.tokens]
+
+
+def test_empty_text_has_no_tokens(tiny):
+    assert score_text(tiny, "").tokens == []
