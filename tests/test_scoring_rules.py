@@ -59,6 +59,27 @@ def test_statistics_are_consistent(tiny):
         assert 0 <= t.code_margin <= t.code_surprise + 1e-6 or math.isclose(t.code_margin, 0)
 
 
+def test_ranks_and_entropy_match_a_direct_computation(tiny, monkeypatch):
+    import torch
+
+    from lossmap.analysis import scoring
+
+    # The random model ranks most tokens far down; a wider shortcut covers both ways.
+    monkeypatch.setattr(scoring, "RANK_SHORTCUT", 150)
+    scored = score_text(tiny, TEXT * 3)
+    ids = [tiny.tokenizer.bos_token_id] + [t.token_id for t in scored.tokens]
+    with torch.no_grad():
+        logp = torch.log_softmax(tiny.model(torch.tensor([ids])).logits[0].float(), -1)
+    ranks = []
+    for i, tok in enumerate(scored.tokens, start=1):
+        ranks.append(int((logp[i - 1] > logp[i - 1, ids[i]]).sum()) + 1)
+        entropy = -(logp[i - 1].exp() * logp[i - 1]).sum().item() / math.log(2)
+        assert abs(tok.entropy - entropy) < 1e-4
+    assert [t.rank for t in scored.tokens] == ranks
+    # Both ways of finding a rank are exercised: near the top and far down the list.
+    assert min(ranks) <= scoring.RANK_SHORTCUT < max(ranks)
+
+
 def test_special_token_text_in_the_buffer_is_plain_text(tiny):
     scored = score_text(tiny, 'x = "<|endoftext|>"\n')
     eos = tiny.tokenizer.convert_tokens_to_ids("<|endoftext|>")

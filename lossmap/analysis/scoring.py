@@ -24,6 +24,8 @@ ProgressFn = Callable[[str, float, float | None], None]
 #: at least ``DEFAULT_MIN_CONTEXT`` tokens of code before it.
 DEFAULT_WINDOW = 2048
 DEFAULT_MIN_CONTEXT = 512
+#: Ranks up to this are read off a top-k instead of a full-vocabulary comparison.
+RANK_SHORTCUT = 32
 #: Positions per LM-head chunk: 128 x 152k vocabulary x 4 bytes is about 78 MB.
 DEFAULT_CHUNK = 128
 
@@ -140,6 +142,19 @@ def _classes(loaded: LoadedModel, vocab: int) -> torch.Tensor:
     return classes
 
 
+def _ranks(logp: torch.Tensor, lp_actual: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+    """1-based rank of each actual token (ties count in its favour).
+
+    Most tokens are among the model's first few choices; their rank comes from the sorted
+    top-k log-probabilities ``top``, and only the rest pay for a full-vocabulary comparison.
+    """
+    rank = (top > lp_actual[:, None]).sum(-1) + 1
+    far = (lp_actual < top[:, -1]).nonzero()[:, 0]
+    if far.numel():
+        rank[far] = (logp[far] > lp_actual[far, None]).sum(-1) + 1
+    return rank
+
+
 def _head(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
     logits = loaded.model.get_output_embeddings()(hidden).float()
     cap = getattr(loaded.model.config, "final_logit_softcapping", None)
@@ -177,15 +192,17 @@ def score_ids(
             classes = _classes(loaded, logp.shape[-1])
             lp_actual = logp.gather(1, actual[:, None])[:, 0]
             probs = logp.exp()
-            entropy = -(probs * logp).sum(-1)
-            rank = (logp > lp_actual[:, None]).sum(-1) + 1
+            # A batched dot product: about twice as fast as (probs * logp).sum(-1) on CPU.
+            entropy = -torch.bmm(probs[:, None, :], logp[:, :, None])[:, 0, 0]
+            top_lp, top_id = logp.topk(min(max(top_k, RANK_SHORTCUT), logp.shape[-1]), dim=-1)
+            rank = _ranks(logp, lp_actual, top_lp)
+            top_lp, top_id = top_lp[:, :top_k], top_id[:, :top_k]
             # Probability mass per whitespace-insensitive class, for every position.
             class_p = torch.zeros(len(tgt), int(classes.max()) + 1, device=probs.device)
             class_p.scatter_add_(1, classes.expand(len(tgt), -1), probs)
             tiny = torch.finfo(torch.float32).tiny
             p_class = class_p.gather(1, classes[actual][:, None])[:, 0].clamp_min(tiny)
             top_class = class_p.max(-1).values.clamp_min(tiny)
-            top_lp, top_id = logp.topk(top_k, dim=-1) if top_k > 0 else (None, None)
             rows = zip(
                 tgt,
                 (-lp_actual / LN2).tolist(),
@@ -193,8 +210,8 @@ def score_ids(
                 (entropy / LN2).tolist(),
                 (-torch.log2(p_class)).tolist(),
                 (torch.log2(top_class) - torch.log2(p_class)).clamp_min(0).tolist(),
-                top_lp.exp().tolist() if top_lp is not None else [[]] * len(tgt),
-                top_id.tolist() if top_id is not None else [[]] * len(tgt),
+                top_lp.exp().tolist(),
+                top_id.tolist(),
                 strict=True,
             )
             for t, surprise, r, h, code, margin, tp, ti in rows:

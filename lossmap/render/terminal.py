@@ -50,34 +50,32 @@ def heatmap(analysis: FileAnalysis, threshold: float) -> Text:
 
 
 def _show(s: str) -> str:
-    return repr(s)[1:-1] if s.strip() != s or "\n" in s else s
+    """Token text with newlines and tabs made visible."""
+    return s.replace("\n", "\\n").replace("\t", "\\t")
 
 
 def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Table:
     """The ``top`` most surprising lines, with the token and what the model expected."""
     scale = 0.6931471805599453 if unit == "nats" else 1.0
     table = Table(title=f"most surprising lines of {analysis.name}", title_justify="left")
-    table.add_column("line", justify="right")
-    table.add_column(f"margin ({unit})", justify="right")
-    table.add_column("token")
-    table.add_column(f"surprise ({unit})", justify="right")
-    table.add_column("model expected")
-    table.add_column("code")
+    table.add_column("line", justify="right", no_wrap=True)
+    table.add_column(f"margin ({unit})", justify="right", no_wrap=True)
+    table.add_column("written → expected", overflow="fold")
+    table.add_column("code", overflow="ellipsis", no_wrap=True, ratio=1)
     text = analysis.scored.text
     for ln in analysis.top_lines(top):
         tok = analysis.tokens[ln.worst_token]
-        expected = ", ".join(
-            f"{_show(a.text)} ({a.probability:.2f})"
-            for a in tok.alternatives[:3]
-            if a.token_id != tok.token_id
-        )
+        best = tok.alternatives[0] if tok.alternatives else None
+        written = f"`{_show(tok.text)}` (p={tok.probability:.2g})"
+        if best is None or best.token_id == tok.token_id:
+            change = f"{written}, the model's first choice"
+        else:
+            change = f"{written} → `{_show(best.text)}` (p={best.probability:.2g})"
         table.add_row(
             str(ln.line),
             f"{ln.verdict * scale:.1f}",
-            _show(tok.text),
-            f"{tok.surprise * scale:.1f}",
-            expected or "(this token)",
-            text[ln.start : ln.end].strip()[:60],
+            change,
+            text[ln.start : ln.end].strip(),
         )
     return table
 
