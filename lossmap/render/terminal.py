@@ -41,8 +41,11 @@ def heatmap(analysis: FileAnalysis, threshold: float) -> Text:
     body = Text(text)
     for start, end, style in styles:
         body.stylize(style, start, end)
-    width = len(str(text.count("\n") + 1))
-    for n, line in enumerate(body.split("\n", allow_blank=True), start=1):
+    lines = body.split("\n", allow_blank=True)
+    if len(lines) > 1 and text.endswith("\n"):
+        lines = lines[:-1]  # the empty line after the final newline
+    width = len(str(len(lines)))
+    for n, line in enumerate(lines, start=1):
         out.append(f"{n:>{width}} │ ", style="dim")
         out.append_text(line)
         out.append("\n")
@@ -90,13 +93,14 @@ def render_file(
 ) -> None:
     """Print one file's heat map and top lines."""
     scored = [t.surprise for t in analysis.tokens if t.surprise is not None]
-    mean = sum(scored) / len(scored) if scored else 0.0
     scale = 0.6931471805599453 if unit == "nats" else 1.0
-    header = Text.assemble(
-        (analysis.name, "bold"),
-        f"  {analysis.language or 'no grammar'} · {len(analysis.tokens)} tokens · mean surprise"
-        f" {mean * scale:.2f} {unit} · perplexity {2.0**mean:.2f}",
-    )
+    summary = f"  {analysis.language or 'no grammar'} · {len(analysis.tokens)} tokens"
+    if scored:
+        mean = sum(scored) / len(scored)
+        summary += f" · mean surprise {mean * scale:.2f} {unit} · perplexity {2.0**mean:.2f}"
+    else:
+        summary += " · nothing scored"
+    header = Text.assemble((analysis.name, "bold"), summary)
     parts = [header]
     parts += [Text(f"note: {n}", style="yellow") for n in analysis.notes]
     if show_code:
@@ -110,4 +114,7 @@ def render_file(
         parts.append(legend)
     console.print(Group(*parts))
     if top > 0:
-        console.print(top_lines_table(analysis, top, unit))
+        if analysis.top_lines(1):
+            console.print(top_lines_table(analysis, top, unit))
+        else:
+            console.print(Text("no lines with scored code to rank", style="dim"))
