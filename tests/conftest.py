@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO
 
 from lossmap.analysis import analyze_text, score_text
+
+from conftest import REPO
 
 pytestmark = pytest.mark.model
 

@@ -10,7 +10,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,30 @@ def prepare(spec: ModelSpec, progress: ProgressFn | None = None) -> Path | str:
     return target
 
 
+@contextmanager
+def _tensor_progress(progress: ProgressFn | None) -> Iterator[None]:
+    """Route transformers' per-tensor GGUF progress bar to ``progress`` (or silence it).
+
+    transformers draws that bar with tqdm directly, ignoring its own progress-bar switch,
+    so the module's ``tqdm`` is swapped for the duration of the call.
+    """
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    def report(items, desc: str = "", **_: object) -> Iterator:
+        items = list(items)
+        for i, item in enumerate(items):
+            if progress:
+                progress("dequantizing GGUF weights", i, len(items))
+            yield item
+
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = report
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 def _convert_gguf(gguf: Path, out_dir: Path, progress: ProgressFn | None) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -110,11 +135,10 @@ def _convert_gguf(gguf: Path, out_dir: Path, progress: ProgressFn | None) -> Non
         if progress:
             progress("reading GGUF tokenizer", 0, None)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        if progress:
-            progress("dequantizing GGUF weights", 0, None)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
+        with _tensor_progress(progress):
+            model = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+            )
     except Exception as err:
         raise ModelLoadError(f"cannot read GGUF file {gguf}: {err}") from err
     # The weights are already dequantized to float32; the flag only blocks save_pretrained.
