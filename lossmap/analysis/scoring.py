@@ -192,8 +192,8 @@ def score_ids(
             classes = _classes(loaded, logp.shape[-1])
             lp_actual = logp.gather(1, actual[:, None])[:, 0]
             probs = logp.exp()
-            # A batched dot product: about twice as fast as (probs * logp).sum(-1) on CPU.
-            entropy = -torch.bmm(probs[:, None, :], logp[:, :, None])[:, 0, 0]
+            # Not bmm: faster on CPU, but its float32 accumulation is off by ~3e-3 bits.
+            entropy = -(probs * logp).sum(-1)
             top_lp, top_id = logp.topk(min(max(top_k, RANK_SHORTCUT), logp.shape[-1]), dim=-1)
             rank = _ranks(logp, lp_actual, top_lp)
             top_lp, top_id = top_lp[:, :top_k], top_id[:, :top_k]
