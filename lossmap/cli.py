@@ -42,7 +42,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .render.terminal import DEFAULT_THRESHOLD
+    from .analysis.levels import DEFAULT_DISPLAY_THRESHOLD as DEFAULT_THRESHOLD
 
     parser = argparse.ArgumentParser(
         prog="lossmap", description="Where a code language model is surprised by your code."

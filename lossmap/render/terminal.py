@@ -7,21 +7,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import FileAnalysis
+from ..analysis.levels import LEVEL_STEP, surprise_level
 from ..analysis.syntax import LAYOUT, PROSE
 
-#: Default display threshold, bits: tokens the model gave less than 1/256 get a colour.
-DEFAULT_THRESHOLD = 8.0
-#: Four surprise levels starting at the threshold, each ``LEVEL_STEP`` bits wide.
-LEVEL_STEP = 3.0
 # Dark text on light tints and light text on strong ones read on dark and light terminals.
 LEVEL_STYLES = ("black on #ffe58f", "black on #ffb366", "white on #e0483b", "bold white on #9b1d5c")
-
-
-def surprise_level(bits: float | None, threshold: float) -> int:
-    """0 below the threshold, then 1-4 in steps of ``LEVEL_STEP`` bits."""
-    if bits is None or bits < threshold:
-        return 0
-    return min(4, 1 + int((bits - threshold) // LEVEL_STEP))
 
 
 def heatmap(analysis: FileAnalysis, threshold: float) -> Text:

@@ -1,0 +1,17 @@
+"""Surprise levels: the shared scale of the terminal heat map and the editor highlights."""
+
+from __future__ import annotations
+
+#: Default display threshold, bits: tokens the model gave less than 1/256 are highlighted.
+DEFAULT_DISPLAY_THRESHOLD = 8.0
+#: Each level above the threshold is this many bits wide.
+LEVEL_STEP = 3.0
+#: Number of levels; the last one is open-ended.
+LEVEL_COUNT = 4
+
+
+def surprise_level(bits: float | None, threshold: float = DEFAULT_DISPLAY_THRESHOLD) -> int:
+    """0 below ``threshold``, then 1 .. ``LEVEL_COUNT`` in steps of ``LEVEL_STEP`` bits."""
+    if bits is None or bits < threshold:
+        return 0
+    return min(LEVEL_COUNT, 1 + int((bits - threshold) // LEVEL_STEP))
