@@ -1,4 +1,4 @@
-"""The ``lossmap`` command line: ``scan`` files, inspect or prepare the ``model``.
+"""The ``lossmap`` command line: ``scan`` files, ``serve`` the editor, inspect the ``model``.
 
 Exit codes: 0 success; 1 a file could not be analysed (the others still are);
 2 bad usage; 3 the model could not be resolved, verified or loaded.
@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--max-bytes", type=int, default=2_000_000, help="refuse larger files (2,000,000)"
     )
+
+    serve = sub.add_parser("serve", help="run the language server on stdio")
+    serve.add_argument("--stdio", action="store_true", help="accepted; stdio is the default")
 
     model = sub.add_parser("model", help="show the configured model; --prepare it")
     _add_model_args(model)
@@ -186,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return cmd_scan(args)
+        if args.command == "serve":
+            from .server.server import serve
+
+            serve()
+            return 0
         return cmd_model(args)
     except KeyboardInterrupt:
         _error("interrupted")

@@ -1,0 +1,1 @@
+"""The language server: one resident model, live surprise in the editor (pygls 2)."""

@@ -1,0 +1,105 @@
+"""Server settings: from initializationOptions, workspace/configuration, didChangeConfiguration.
+
+Keys are camelCase in JSON (``displayThreshold``); unknown keys and bad values are reported
+and the previous value is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from ..analysis.levels import DEFAULT_DISPLAY_THRESHOLD
+
+SEVERITIES = ("error", "warning", "information", "hint")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a user can set; see the README's server section."""
+
+    model: str = "default"
+    device: str = "auto"
+    #: Tokens at or above this surprise (bits) get a semantic token / heat-map colour.
+    display_threshold: float = DEFAULT_DISPLAY_THRESHOLD
+    #: Code tokens whose margin (bits) reaches this become "model is confused here".
+    diagnostic_threshold: float = 10.0
+    max_diagnostics: int = 10
+    diagnostic_severity: str = "information"
+    #: Half-typed code is always surprising; by default it produces no diagnostics.
+    diagnostics_in_error_regions: bool = False
+    debounce_ms: int = 300
+    #: Larger documents are not scored (a message says so); their highlights are cleared.
+    max_file_bytes: int = 1_000_000
+    #: LSP language ids to score; empty means every language.
+    languages: tuple[str, ...] = field(default_factory=tuple)
+    top_k: int = 5
+
+
+_CAMEL = {
+    "model": "model",
+    "device": "device",
+    "displayThreshold": "display_threshold",
+    "diagnosticThreshold": "diagnostic_threshold",
+    "maxDiagnostics": "max_diagnostics",
+    "diagnosticSeverity": "diagnostic_severity",
+    "diagnosticsInErrorRegions": "diagnostics_in_error_regions",
+    "debounceMs": "debounce_ms",
+    "maxFileBytes": "max_file_bytes",
+    "languages": "languages",
+    "topK": "top_k",
+}
+
+
+def _check(name: str, value: Any) -> Any:
+    """Validated value for field ``name``; raises ValueError with the reason."""
+    if name in ("model", "device"):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a non-empty string")
+        return value.strip()
+    if name in ("display_threshold", "diagnostic_threshold"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError("must be a number of bits >= 0")
+        return float(value)
+    if name in ("max_diagnostics", "debounce_ms", "max_file_bytes", "top_k"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("must be an integer >= 0")
+        return value
+    if name == "diagnostic_severity":
+        if value not in SEVERITIES:
+            raise ValueError(f"must be one of {', '.join(SEVERITIES)}")
+        return value
+    if name == "diagnostics_in_error_regions":
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if name == "languages":
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of language ids")
+        return tuple(value)
+    raise ValueError("unknown setting")
+
+
+def merge_config(base: ServerConfig, raw: Any) -> tuple[ServerConfig, list[str]]:
+    """``base`` updated from a JSON object; returns the new config and a list of problems."""
+    if raw is None:
+        return base, []
+    if not isinstance(raw, dict):
+        return base, ["lossmap settings must be an object"]
+    if isinstance(raw.get("lossmap"), dict):  # accept {"lossmap": {...}} as well
+        raw = raw["lossmap"]
+    known = {f.name for f in fields(ServerConfig)}
+    changes: dict[str, Any] = {}
+    problems = []
+    for key, value in raw.items():
+        name = _CAMEL.get(key, key if key in known else None)
+        if name is None:
+            problems.append(f"unknown setting '{key}'")
+            continue
+        try:
+            changes[name] = _check(name, value)
+        except ValueError as err:
+            problems.append(f"setting '{key}' {err}; keeping {getattr(base, name)!r}")
+    return replace(base, **changes), problems

@@ -1,0 +1,271 @@
+"""LSP views of a FileAnalysis: semantic tokens, diagnostics, hover, scores. Pure functions."""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+from lsprotocol import types
+
+from ..analysis import FileAnalysis
+from ..analysis.levels import LEVEL_COUNT, surprise_level
+from ..analysis.scoring import TokenScore
+from ..analysis.syntax import CODE, LAYOUT, PROSE
+from .config import ServerConfig
+from .positions import PositionMapper
+
+#: One custom semantic token type per surprise level, lowest first.
+TOKEN_TYPES = ["surpriseLow", "surpriseMedium", "surpriseHigh", "surpriseSevere"]
+#: ``prose``: the token is in a comment or string.
+TOKEN_MODIFIERS = ["prose"]
+LEGEND = types.SemanticTokensLegend(token_types=TOKEN_TYPES, token_modifiers=TOKEN_MODIFIERS)
+assert len(TOKEN_TYPES) == LEVEL_COUNT
+
+SOURCE = "lossmap"
+DIAGNOSTIC_CODE = "surprise"
+_SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "information": types.DiagnosticSeverity.Information,
+    "hint": types.DiagnosticSeverity.Hint,
+}
+
+
+def code_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The non-whitespace part of ``text[start:end]`` on each line it spans."""
+    pieces = []
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl == -1 else nl
+        segment = text[pos:line_end]
+        stripped = segment.strip()
+        if stripped:
+            lead = len(segment) - len(segment.lstrip())
+            pieces.append((pos + lead, pos + lead + len(stripped)))
+        pos = line_end + 1
+    return pieces
+
+
+def _core(tok: TokenScore) -> tuple[int, int]:
+    stripped = tok.text.strip()
+    lead = len(tok.text) - len(tok.text.lstrip())
+    return tok.start + lead, tok.start + lead + len(stripped)
+
+
+def _show(s: str) -> str:
+    return s.replace("\n", "\\n").replace("\t", "\\t").replace("`", "'")
+
+
+def surprising_pieces(analysis: FileAnalysis, threshold: float) -> list[tuple[int, int, int, int]]:
+    """(start, end, type index, modifier bits) of each single-line piece to highlight.
+
+    Only tokens at or above ``threshold`` appear; layout never does. Pieces are the
+    non-whitespace part of a token on each line it spans, so they never overlap.
+    """
+    pieces = []
+    text = analysis.scored.text
+    for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
+        if syn.kind == LAYOUT:
+            continue
+        level = surprise_level(tok.code_surprise, threshold)
+        if not level:
+            continue
+        modifiers = 1 if syn.kind == PROSE else 0
+        for start, end in code_pieces(text, tok.start, tok.end):
+            pieces.append((start, end, level - 1, modifiers))
+    return pieces
+
+
+def encode_semantic_tokens(
+    pieces: list[tuple[int, int, int, int]],
+    mapper: PositionMapper,
+    line_range: tuple[int, int] | None = None,
+) -> list[int]:
+    """The LSP integer encoding of ``pieces`` (relative lines and columns, code-unit lengths)."""
+    data: list[int] = []
+    prev_line, prev_char = 0, 0
+    for start, end, token_type, modifiers in pieces:
+        pos = mapper.position(start)
+        if line_range and not line_range[0] <= pos.line <= line_range[1]:
+            continue
+        delta_line = pos.line - prev_line
+        delta_char = pos.character - prev_char if delta_line == 0 else pos.character
+        data += [delta_line, delta_char, mapper.length(start, end), token_type, modifiers]
+        prev_line, prev_char = pos.line, pos.character
+    return data
+
+
+def semantic_token_edits(old: list[int], new: list[int]) -> list[types.SemanticTokensEdit]:
+    """One edit turning ``old`` into ``new`` (common prefix and suffix kept); [] if equal."""
+    if old == new:
+        return []
+    n = min(len(old), len(new))
+    prefix = 0
+    while prefix < n and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < n - prefix and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    return [
+        types.SemanticTokensEdit(
+            start=prefix,
+            delete_count=len(old) - prefix - suffix,
+            data=new[prefix : len(new) - suffix],
+        )
+    ]
+
+
+def _expected(tok: TokenScore) -> str:
+    best = tok.alternatives[0] if tok.alternatives else None
+    if best is None or best.token_id == tok.token_id:
+        return "it was the model's first choice"
+    return f"it expected `{_show(best.text)}` (p={best.probability:.2g})"
+
+
+def diagnostics(
+    analysis: FileAnalysis, mapper: PositionMapper, config: ServerConfig
+) -> list[types.Diagnostic]:
+    """ "Model is confused here": spans of adjacent surprising code tokens, worst first."""
+    hits = []
+    for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
+        if syn.kind != CODE or tok.code_margin is None:
+            continue
+        if tok.code_margin < config.diagnostic_threshold:
+            continue
+        if syn.in_error and not config.diagnostics_in_error_regions:
+            continue
+        hits.append(tok.index)
+    spans: list[list[int]] = []
+    for i in hits:
+        if spans and spans[-1][-1] == i - 1:
+            spans[-1].append(i)
+        else:
+            spans.append([i])
+    found = []
+    for span in spans:
+        toks = [analysis.tokens[i] for i in span]
+        worst = max(toks, key=lambda t: t.code_margin)
+        start, end = _core(toks[0])[0], _core(toks[-1])[1]
+        message = (
+            f"model is confused here: `{_show(worst.text.strip())}` costs"
+            f" {worst.surprise:.1f} bits (p={worst.probability:.2g}); {_expected(worst)}"
+        )
+        found.append((worst.code_margin, start, end, message, worst))
+    found.sort(key=lambda f: -f[0])
+    return [
+        types.Diagnostic(
+            range=mapper.range(start, end),
+            message=message,
+            severity=_SEVERITY[config.diagnostic_severity],
+            source=SOURCE,
+            code=DIAGNOSTIC_CODE,
+            data={"margin": round(margin, 3), "token": worst.index},
+        )
+        for margin, start, end, message, worst in found[: config.max_diagnostics]
+    ]
+
+
+def token_at(analysis: FileAnalysis, offset: int) -> int | None:
+    """Index of the token covering character ``offset`` (the one before it at a boundary)."""
+    tokens = analysis.tokens
+    starts = [t.start for t in tokens]
+    i = bisect.bisect_right(starts, offset) - 1
+    while i >= 0 and tokens[i].start == tokens[i].end:  # empty spans: split characters
+        i -= 1
+    if i < 0:
+        return None
+    return i
+
+
+def hover_markdown(analysis: FileAnalysis, index: int) -> str:
+    """Hover text for token ``index``: its numbers, its place in the tree, what was expected."""
+    tok, syn = analysis.tokens[index], analysis.syntax[index]
+    out = [f"**lossmap** · `{_show(tok.text)}`"]
+    if not tok.scored:
+        out.append("\nnot scored: the first token of a file without a BOS token has no context")
+    else:
+        out.append(
+            f"\nsurprise **{tok.surprise:.2f} bits** (p={tok.probability:.3g}) · rank {tok.rank}"
+            f" · entropy {tok.entropy:.2f} bits · margin {tok.code_margin:.2f} bits"
+        )
+    if syn.node_type:
+        path = " › ".join(syn.path)
+        out.append(f"\nnode `{syn.node_type}` ({syn.kind}{', in ERROR' if syn.in_error else ''})")
+        out.append(f"\n{path}")
+    else:
+        out.append(f"\n{syn.kind} (no syntax tree for this language)")
+    if tok.alternatives:
+        out.append("\n| model expected | p |\n|---|---|")
+        for alt in tok.alternatives:
+            mark = " ✓" if alt.token_id == tok.token_id else ""
+            out.append(f"| `{_show(alt.text)}`{mark} | {alt.probability:.3f} |")
+    line = next((ln for ln in analysis.lines if index in ln.token_indices), None)
+    context = []
+    if line is not None and line.mean_surprise is not None:
+        context.append(f"line {line.line}: mean {line.mean_surprise:.2f} bits")
+    enclosing = [
+        d for d in analysis.definitions if d.start <= tok.start < d.end and d.mean_surprise
+    ]
+    if enclosing:
+        d = min(enclosing, key=lambda d: d.end - d.start)
+        context.append(f"{d.kind} `{d.name}`: mean {d.mean_surprise:.2f} bits")
+    if context:
+        out.append("\n" + " · ".join(context))
+    return "\n".join(out)
+
+
+def document_scores(
+    analysis: FileAnalysis, mapper: PositionMapper, threshold: float
+) -> list[dict[str, Any]]:
+    """Per-token scores of every non-layout token, with ranges in the negotiated encoding."""
+    out = []
+    for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
+        if syn.kind == LAYOUT or not tok.scored:
+            continue
+        start, end = _core(tok)
+        r = mapper.range(start, end)
+        out.append(
+            {
+                "range": {
+                    "start": {"line": r.start.line, "character": r.start.character},
+                    "end": {"line": r.end.line, "character": r.end.character},
+                },
+                "text": tok.text,
+                "surprise": tok.surprise,
+                "codeSurprise": tok.code_surprise,
+                "margin": tok.code_margin,
+                "probability": tok.probability,
+                "rank": tok.rank,
+                "entropy": tok.entropy,
+                "level": surprise_level(tok.code_surprise, threshold),
+                "kind": syn.kind,
+            }
+        )
+    return out
+
+
+def most_surprising(analysis: FileAnalysis, mapper: PositionMapper, n: int) -> list[dict[str, Any]]:
+    """The ``n`` most surprising lines: the worst token's range and what was expected."""
+    out = []
+    for ln in analysis.top_lines(n):
+        tok = analysis.tokens[ln.worst_token]
+        start, end = _core(tok)
+        r = mapper.range(start, end)
+        best = tok.alternatives[0] if tok.alternatives else None
+        out.append(
+            {
+                "line": ln.line,
+                "range": {
+                    "start": {"line": r.start.line, "character": r.start.character},
+                    "end": {"line": r.end.line, "character": r.end.character},
+                },
+                "margin": ln.verdict,
+                "token": tok.text,
+                "surprise": tok.surprise,
+                "expected": best.text if best else None,
+                "expectedProbability": best.probability if best else None,
+                "code": analysis.scored.text[ln.start : ln.end].strip(),
+            }
+        )
+    return out

@@ -1,0 +1,122 @@
+"""The one resident model of the server, and the worker thread that scores documents.
+
+The event loop never waits on the model: it submits jobs and gets results back through
+callbacks, which the host calls on its own threads (the server hops back onto the loop).
+At most one job per document is pending; a newer version of a document replaces its
+pending job, and the job of the most recently edited document runs first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..analysis import FileAnalysis, LoadedModel, analyze_text, load_model
+from ..analysis.errors import LossmapError
+
+ProgressFn = Callable[[str, float, float | None], None]
+
+
+@dataclass
+class ScoringJob:
+    """Score ``text`` (version ``version`` of ``uri``) and hand the result to ``on_done``."""
+
+    uri: str
+    version: int
+    text: str
+    name: str  # a path-like name, for the language from the extension
+    language: str | None
+    priority: float  # larger runs first: the time of the last edit
+    is_current: Callable[[], bool]  # False once a newer version exists: the job is dropped
+    on_done: Callable[[FileAnalysis | None, str | None], None]  # (analysis, error)
+    top_k: int = 5
+
+
+@dataclass
+class ModelHost:
+    """Owns the resident model; loads it in the background; runs one scoring worker."""
+
+    state: str = "idle"  # idle | loading | ready | failed
+    error: str | None = None
+    loaded: LoadedModel | None = None
+    _jobs: dict[str, ScoringJob] = field(default_factory=dict)
+    _cv: threading.Condition = field(default_factory=threading.Condition)
+    _worker: threading.Thread | None = None
+    _load_generation: int = 0
+
+    def load(
+        self,
+        spec: str,
+        device: str,
+        progress: ProgressFn,
+        done: Callable[[str | None], None],
+    ) -> None:
+        """Load ``spec`` on a background thread; ``done(error or None)`` when finished."""
+        with self._cv:
+            self._load_generation += 1
+            generation = self._load_generation
+            self.state, self.error = "loading", None
+
+        def run() -> None:
+            try:
+                loaded = load_model(spec, device=device, progress=progress)
+                error = None
+            except LossmapError as err:
+                loaded, error = None, str(err)
+            except Exception as err:  # a model that fails in an unforeseen way
+                loaded, error = None, f"cannot load model '{spec}': {type(err).__name__}: {err}"
+            with self._cv:
+                if generation != self._load_generation:
+                    return  # superseded by a newer load
+                self.loaded = loaded
+                self.state, self.error = ("ready", None) if loaded else ("failed", error)
+                self._cv.notify_all()
+            done(error)
+
+        threading.Thread(target=run, name="lossmap-model-load", daemon=True).start()
+        self._ensure_worker()
+
+    def submit(self, job: ScoringJob) -> None:
+        """Queue ``job``, replacing any pending job for the same document."""
+        with self._cv:
+            self._jobs[job.uri] = job
+            self._cv.notify_all()
+        self._ensure_worker()
+
+    def discard(self, uri: str) -> None:
+        """Forget the pending job of a closed document."""
+        with self._cv:
+            self._jobs.pop(uri, None)
+
+    def pending(self, uri: str) -> bool:
+        with self._cv:
+            return uri in self._jobs
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="lossmap-scoring", daemon=True)
+            self._worker.start()
+
+    def _next_job(self) -> ScoringJob:
+        with self._cv:
+            while not (self._jobs and self.state == "ready"):
+                self._cv.wait()
+            uri = max(self._jobs, key=lambda u: self._jobs[u].priority)
+            return self._jobs.pop(uri)
+
+    def _work(self) -> None:
+        while True:
+            job = self._next_job()
+            if not job.is_current():
+                continue
+            loaded = self.loaded
+            try:
+                analysis = analyze_text(
+                    loaded, job.text, name=job.name, language=job.language, top_k=job.top_k
+                )
+                result: tuple[Any, str | None] = (analysis, None)
+            except Exception as err:  # keep serving: report and move on
+                result = (None, f"scoring failed: {type(err).__name__}: {err}")
+            job.on_done(*result)

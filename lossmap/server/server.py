@@ -1,0 +1,600 @@
+"""The lossmap language server: handlers wiring documents, the model host and the features.
+
+Flow: didOpen/didChange -> debounce timer (per document) -> ScoringJob on the model host's
+worker -> result hops back onto the event loop -> dropped unless it is for the document's
+current version -> stored -> diagnostics pushed (or pull refreshed), semantic tokens refreshed,
+``lossmap/scoresReady`` sent. Request handlers only read the latest stored result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+
+from .. import __version__
+from ..analysis import FileAnalysis
+from ..analysis.languages import language_for
+from . import features
+from .config import ServerConfig, merge_config
+from .model_host import ModelHost, ScoringJob
+from .positions import PositionMapper
+from .text_shift import TextShift
+
+SCORES_READY = "lossmap/scoresReady"
+DOCUMENT_SCORES = "lossmap/documentScores"
+CMD_RESCORE = "lossmap.rescore"
+CMD_MOST_SURPRISING = "lossmap.mostSurprising"
+SERVER_CANCELLED = -32802
+
+# LSP language ids whose tree-sitter grammar has another name.
+_LSP_LANGUAGES = {
+    "typescriptreact": "tsx",
+    "javascriptreact": "javascript",
+    "shellscript": "bash",
+    "objective-c": "objc",
+    "objective-cpp": "objc",
+    "dockercompose": "yaml",
+    "jsonc": "json",
+    "cuda-cpp": "cuda",
+}
+
+
+@dataclass
+class DocResult:
+    """The latest finished analysis of a document, for the version it was made from."""
+
+    version: int
+    analysis: FileAnalysis
+    seconds: float
+    pieces: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
+@dataclass
+class DocState:
+    result: DocResult | None = None
+    timer: asyncio.TimerHandle | None = None
+    last_edit: float = 0.0
+    submitted_at: float = 0.0
+    skipped: str | None = None  # why the current version is not scored
+    told: set[str] = field(default_factory=set)  # messages already shown for this document
+    tokens_sent: tuple[str, list[int]] | None = None  # (resultId, data) for full/delta
+    pull_id: str | None = None  # resultId of the last full pull-diagnostic report
+    pull_version: tuple | None = None  # (document version, config) that report was made for
+
+
+class LossmapServer(LanguageServer):
+    """pygls server holding the configuration, the model host and per-document state."""
+
+    def __init__(self) -> None:
+        super().__init__("lossmap", __version__)
+        self.config = ServerConfig()
+        self.host = ModelHost()
+        self.docs: dict[str, DocState] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._result_counter = 0
+
+    # -- capabilities -------------------------------------------------------------------
+    def client_supports(self, path: str) -> bool:
+        node: Any = self.client_capabilities
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                return False
+        return bool(node)
+
+    @property
+    def pull_diagnostics(self) -> bool:
+        """Pull only where the client can be told to pull again; otherwise push.
+
+        A client that pulls but cannot be refreshed (Neovim 0.11) would never see results
+        that land after its pull, so it gets pushed diagnostics instead.
+        """
+        return self.client_supports("text_document.diagnostic") and self.client_supports(
+            "workspace.diagnostics.refresh_support"
+        )
+
+    @property
+    def encoding(self) -> str:
+        return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+
+    # -- messages -----------------------------------------------------------------------
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"lossmap: {message}"))
+
+    def log(self, message: str) -> None:
+        self.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Log, message=f"lossmap: {message}")
+        )
+
+    def tell_once(self, uri: str, message: str, kind=types.MessageType.Warning) -> None:
+        state = self.docs.get(uri)
+        if state is not None and message not in state.told:
+            state.told.add(message)
+            self.show(message, kind)
+
+    # -- model --------------------------------------------------------------------------
+    def start_model(self) -> None:
+        """(Re)load the configured model in the background, with $/progress if supported."""
+        token = f"lossmap-load-{time.monotonic_ns()}"
+        progress_ok = self.client_supports("window.work_done_progress")
+        spec = self.config.model
+        last_report = [0.0]
+
+        async def begin() -> None:
+            if not progress_ok:
+                return
+            try:
+                await self.work_done_progress.create_async(token)
+            except Exception:  # the client refused a progress token: carry on without
+                return
+            self.work_done_progress.begin(
+                token,
+                types.WorkDoneProgressBegin(
+                    title=f"lossmap: loading model {spec}", message="starting", percentage=0
+                ),
+            )
+
+        def on_progress(description: str, done: float, total: float | None) -> None:
+            now = time.monotonic()
+            if now - last_report[0] < 0.25 or not progress_ok:
+                return
+            last_report[0] = now
+            pct = int(100 * done / total) if total else None
+            self.loop.call_soon_threadsafe(
+                self.work_done_progress.report,
+                token,
+                types.WorkDoneProgressReport(message=description, percentage=pct),
+            )
+
+        def on_done(error: str | None) -> None:
+            self.loop.call_soon_threadsafe(self._model_ready, token, progress_ok, error)
+
+        self.loop.create_task(begin())
+        self.host.load(spec, self.config.device, on_progress, on_done)
+
+    def _model_ready(self, token: str, progress_ok: bool, error: str | None) -> None:
+        if progress_ok and token in self.work_done_progress.tokens:
+            message = "failed" if error else f"ready on {self.host.loaded.device}"
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+        if self.pull_diagnostics:
+            self.workspace_diagnostic_refresh(None)  # pulls refused while loading: ask again
+        if error:
+            self.show(error, types.MessageType.Error)
+            return
+        loaded = self.host.loaded
+        self.log(f"model {loaded.name} ready on {loaded.device} in {loaded.load_seconds:.1f} s")
+        for uri in list(self.docs):
+            self.schedule(uri, immediate=True)
+
+    # -- scheduling ---------------------------------------------------------------------
+    def schedule(self, uri: str, immediate: bool = False) -> None:
+        """Re-score ``uri`` after the debounce delay; a newer call replaces the timer."""
+        state = self.docs.setdefault(uri, DocState())
+        state.last_edit = time.monotonic()
+        if state.timer is not None:
+            state.timer.cancel()
+        delay = 0 if immediate else self.config.debounce_ms / 1000
+        state.timer = self.loop.call_later(delay, self._submit, uri)
+
+    def _language(self, doc) -> str | None:
+        lang = _LSP_LANGUAGES.get(doc.language_id or "", doc.language_id)
+        found = language_for(None, lang) if lang else None
+        if found is None:
+            path = urllib.parse.unquote(urllib.parse.urlparse(doc.uri).path)
+            found = language_for(path)
+        return found
+
+    def _submit(self, uri: str) -> None:
+        state = self.docs.get(uri)
+        if state is None:
+            return
+        state.timer = None
+        doc = self.workspace.get_text_document(uri)
+        text = doc.source
+        version = doc.version or 0
+        cfg = self.config
+        skipped = None
+        if cfg.languages and doc.language_id not in cfg.languages:
+            skipped = f"language '{doc.language_id}' is not in lossmap.languages"
+        elif len(text.encode("utf-8", errors="surrogatepass")) > cfg.max_file_bytes:
+            skipped = (
+                f"{_name(uri)} is larger than maxFileBytes ({cfg.max_file_bytes:,} bytes):"
+                " not scored; raise lossmap.maxFileBytes to score it"
+            )
+        elif "\x00" in text[:8192]:
+            skipped = f"{_name(uri)} looks like binary data (NUL characters): not scored"
+        if skipped:
+            state.skipped = skipped
+            state.result = None
+            self.tell_once(uri, skipped)
+            self._publish(uri)
+            return
+        state.skipped = None
+        language = self._language(doc)
+        if language is None:
+            self.tell_once(
+                uri,
+                f"no grammar for language '{doc.language_id}': scored without syntax",
+                types.MessageType.Info,
+            )
+        state.submitted_at = time.monotonic()
+        self.host.submit(
+            ScoringJob(
+                uri=uri,
+                version=version,
+                text=text,
+                name=_name(uri),
+                language=language,
+                priority=state.last_edit,
+                is_current=lambda: self._current_version(uri) == version,
+                on_done=lambda analysis, error: self.loop.call_soon_threadsafe(
+                    self._on_result, uri, version, analysis, error
+                ),
+                top_k=max(cfg.top_k, 5),
+            )
+        )
+
+    def _current_version(self, uri: str) -> int | None:
+        if uri not in self.docs:
+            return None
+        doc = self.workspace.text_documents.get(uri)
+        return None if doc is None else (doc.version or 0)
+
+    def _on_result(self, uri: str, version: int, analysis, error: str | None) -> None:
+        state = self.docs.get(uri)
+        if state is None or self._current_version(uri) != version:
+            return  # closed or edited meanwhile: never publish a stale result
+        if error:
+            state.skipped = error
+            self.show(f"{_name(uri)}: {error}", types.MessageType.Error)
+            self._publish(uri)
+            return
+        seconds = time.monotonic() - state.submitted_at
+        state.result = DocResult(version, analysis, seconds)
+        state.result.pieces = features.surprising_pieces(analysis, self.config.display_threshold)
+        self._publish(uri)
+
+    def _publish(self, uri: str) -> None:
+        """Tell the client that results for ``uri`` changed."""
+        state = self.docs.get(uri)
+        if state is None:
+            return
+        result = state.result
+        if not self.pull_diagnostics:
+            diags = self._diagnostics(uri) if result else []
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(
+                    uri=uri, diagnostics=diags, version=result.version if result else None
+                )
+            )
+        else:
+            self.workspace_diagnostic_refresh(None)
+        if self.client_supports("workspace.semantic_tokens.refresh_support"):
+            self.workspace_semantic_tokens_refresh(None)
+        if result:
+            self.protocol.notify(
+                SCORES_READY,
+                {"uri": uri, "version": result.version, "seconds": round(result.seconds, 3)},
+            )
+
+    def republish_all(self) -> None:
+        """After a threshold change: recompute views from stored results, no re-scoring."""
+        for uri, state in self.docs.items():
+            if state.result:
+                state.result.pieces = features.surprising_pieces(
+                    state.result.analysis, self.config.display_threshold
+                )
+            self._publish(uri)
+
+    # -- views --------------------------------------------------------------------------
+    def current_text(self, uri: str) -> str:
+        return self.workspace.get_text_document(uri).source
+
+    def _diagnostics(self, uri: str) -> list[types.Diagnostic]:
+        result = self.docs[uri].result
+        mapper = PositionMapper(result.analysis.scored.text, self.encoding)
+        return features.diagnostics(result.analysis, mapper, self.config)
+
+    def semantic_data(self, uri: str, line_range: tuple[int, int] | None = None) -> list[int]:
+        """Encoded tokens for the current text, shifting the last result past an edit."""
+        state = self.docs.get(uri)
+        if state is None or state.result is None:
+            return []
+        text = self.current_text(uri)
+        old = state.result.analysis.scored.text
+        pieces = state.result.pieces
+        if old != text:
+            shift = TextShift(old, text)
+            moved = []
+            for start, end, kind, mods in pieces:
+                s, e = shift.to_new(start), shift.to_new(end)
+                if s is not None and e is not None and e - s == end - start:
+                    moved.append((s, e, kind, mods))
+            pieces = moved
+        return features.encode_semantic_tokens(
+            pieces, PositionMapper(text, self.encoding), line_range
+        )
+
+    def analysis_offset(self, uri: str, position: types.Position) -> tuple[DocResult, int] | None:
+        """The stored result and the offset in its text for a position in the current text."""
+        state = self.docs.get(uri)
+        if state is None or state.result is None:
+            return None
+        text = self.current_text(uri)
+        offset = PositionMapper(text, self.encoding).offset(position)
+        old = state.result.analysis.scored.text
+        if old != text:
+            offset = TextShift(old, text).to_old(offset)
+            if offset is None:
+                return None
+        return state.result, offset
+
+    def next_result_id(self) -> str:
+        self._result_counter += 1
+        return str(self._result_counter)
+
+
+def _name(uri: str) -> str:
+    parsed = urllib.parse.urlparse(uri)
+    path = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else uri
+    return path or uri
+
+
+server = LossmapServer()
+
+
+@server.feature(types.INITIALIZE)
+def on_initialize(ls: LossmapServer, params: types.InitializeParams) -> None:
+    ls.config, problems = merge_config(ServerConfig(), params.initialization_options)
+    ls._init_problems = problems
+
+
+@server.feature(types.INITIALIZED)
+async def on_initialized(ls: LossmapServer, params: types.InitializedParams) -> None:
+    ls.loop = asyncio.get_running_loop()
+    for problem in getattr(ls, "_init_problems", []):
+        ls.show(problem, types.MessageType.Warning)
+    if ls.client_supports("workspace.configuration"):
+        await pull_configuration(ls)
+    if ls.client_supports("workspace.did_change_configuration.dynamic_registration"):
+        try:
+            await ls.client_register_capability_async(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="lossmap-config", method=types.WORKSPACE_DID_CHANGE_CONFIGURATION
+                        )
+                    ]
+                )
+            )
+        except Exception as err:  # not fatal: pushes still arrive from most clients
+            ls.log(f"could not register for configuration changes: {err}")
+    ls.start_model()
+
+
+async def pull_configuration(ls: LossmapServer) -> bool:
+    """Fetch the ``lossmap`` section; True if the model or device changed."""
+    try:
+        (section,) = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="lossmap")])
+        )
+    except Exception as err:
+        ls.log(f"workspace/configuration failed: {err}")
+        return False
+    return apply_settings(ls, section)
+
+
+def apply_settings(ls: LossmapServer, section: Any) -> bool:
+    before = ls.config
+    ls.config, problems = merge_config(before, section)
+    for problem in problems:
+        ls.show(problem, types.MessageType.Warning)
+    return (before.model, before.device) != (ls.config.model, ls.config.device)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def on_change_configuration(
+    ls: LossmapServer, params: types.DidChangeConfigurationParams
+) -> None:
+    settings = params.settings
+    if isinstance(settings, dict) and "lossmap" in settings:
+        model_changed = apply_settings(ls, settings["lossmap"])
+    else:
+        model_changed = await pull_configuration(ls)
+    if model_changed:
+        ls.start_model()
+    else:
+        ls.republish_all()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def on_open(ls: LossmapServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.docs[params.text_document.uri] = DocState()
+    ls.schedule(params.text_document.uri, immediate=True)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def on_change(ls: LossmapServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.schedule(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def on_close(ls: LossmapServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    state = ls.docs.pop(uri, None)
+    if state and state.timer:
+        state.timer.cancel()
+    ls.host.discard(uri)
+    if not ls.pull_diagnostics:
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+
+@server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, features.LEGEND)
+def on_tokens_full(ls: LossmapServer, params: types.SemanticTokensParams) -> types.SemanticTokens:
+    uri = params.text_document.uri
+    data = ls.semantic_data(uri)
+    result_id = ls.next_result_id()
+    if uri in ls.docs:
+        ls.docs[uri].tokens_sent = (result_id, data)
+    return types.SemanticTokens(data=data, result_id=result_id)
+
+
+@server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA)
+def on_tokens_delta(
+    ls: LossmapServer, params: types.SemanticTokensDeltaParams
+) -> types.SemanticTokens | types.SemanticTokensDelta:
+    uri = params.text_document.uri
+    data = ls.semantic_data(uri)
+    result_id = ls.next_result_id()
+    state = ls.docs.get(uri)
+    previous = state.tokens_sent if state else None
+    if state:
+        state.tokens_sent = (result_id, data)
+    if previous and previous[0] == params.previous_result_id:
+        return types.SemanticTokensDelta(
+            edits=features.semantic_token_edits(previous[1], data), result_id=result_id
+        )
+    return types.SemanticTokens(data=data, result_id=result_id)
+
+
+@server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE)
+def on_tokens_range(
+    ls: LossmapServer, params: types.SemanticTokensRangeParams
+) -> types.SemanticTokens:
+    r = params.range
+    return types.SemanticTokens(
+        data=ls.semantic_data(params.text_document.uri, (r.start.line, r.end.line))
+    )
+
+
+@server.feature(types.TEXT_DOCUMENT_DIAGNOSTIC)
+def on_diagnostic(
+    ls: LossmapServer, params: types.DocumentDiagnosticParams
+) -> types.DocumentDiagnosticReport:
+    uri = params.text_document.uri
+    if ls.host.state in ("idle", "loading"):
+        raise _retrigger("the model is still loading")
+    state = ls.docs.get(uri)
+    if ls.host.state == "failed" or state is None or state.skipped:
+        return types.RelatedFullDocumentDiagnosticReport(items=[])
+    result = state.result
+    if result is None or result.version != ls._current_version(uri):
+        # Re-scoring: keep what the client shows (it moves it with the edits); a refresh
+        # follows when the new result lands.
+        if state.pull_id and params.previous_result_id == state.pull_id:
+            return types.RelatedUnchangedDocumentDiagnosticReport(result_id=state.pull_id)
+        return types.RelatedFullDocumentDiagnosticReport(items=[])
+    result_id = f"{result.version}:{ls.next_result_id()}"
+    if (
+        state.pull_id
+        and params.previous_result_id == state.pull_id
+        and state.pull_version
+        == (
+            result.version,
+            ls.config,
+        )
+    ):
+        return types.RelatedUnchangedDocumentDiagnosticReport(result_id=state.pull_id)
+    state.pull_id, state.pull_version = result_id, (result.version, ls.config)
+    return types.RelatedFullDocumentDiagnosticReport(
+        items=ls._diagnostics(uri), result_id=result_id
+    )
+
+
+def _retrigger(why: str) -> JsonRpcException:
+    """ServerCancelled with retrigger: the client asks again after our diagnostic refresh."""
+    return JsonRpcException(
+        message=f"lossmap: {why}", code=SERVER_CANCELLED, data={"retriggerRequest": True}
+    )
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def on_hover(ls: LossmapServer, params: types.HoverParams) -> types.Hover | None:
+    found = ls.analysis_offset(params.text_document.uri, params.position)
+    if found is None:
+        return None
+    result, offset = found
+    index = features.token_at(result.analysis, offset)
+    if index is None:
+        return None
+    tok = result.analysis.tokens[index]
+    text = ls.current_text(params.text_document.uri)
+    shift = TextShift(result.analysis.scored.text, text)
+    start, end = shift.to_new(tok.start), shift.to_new(tok.end)
+    rng = None
+    if start is not None and end is not None:
+        rng = PositionMapper(text, ls.encoding).range(start, end)
+    return types.Hover(
+        contents=types.MarkupContent(
+            kind=types.MarkupKind.Markdown,
+            value=features.hover_markdown(result.analysis, index),
+        ),
+        range=rng,
+    )
+
+
+@server.feature(DOCUMENT_SCORES)
+def on_document_scores(ls: LossmapServer, params: Any) -> dict[str, Any] | None:
+    uri = _param_uri(params)
+    state = ls.docs.get(uri)
+    if state is None or state.result is None:
+        return None
+    analysis = state.result.analysis
+    mapper = PositionMapper(analysis.scored.text, ls.encoding)
+    return {
+        "uri": uri,
+        "version": state.result.version,
+        "positionEncoding": ls.encoding,
+        "displayThreshold": ls.config.display_threshold,
+        "tokens": features.document_scores(analysis, mapper, ls.config.display_threshold),
+    }
+
+
+def _param_uri(params: Any) -> str:
+    if isinstance(params, str):
+        return params
+    td = getattr(params, "text_document", None) or getattr(params, "textDocument", None)
+    if td is None and isinstance(params, dict):
+        td = params.get("textDocument")
+    uri = getattr(td, "uri", None) if td is not None else None
+    if uri is None and isinstance(td, dict):
+        uri = td.get("uri")
+    if uri is None:
+        raise JsonRpcException(message="expected {textDocument: {uri}}", code=-32602)
+    return uri
+
+
+@server.command(CMD_RESCORE)
+def cmd_rescore(ls: LossmapServer, *args: Any) -> bool:
+    """Re-score a document now (argument: its uri), or every open document."""
+    uris = [a for a in args if isinstance(a, str)] or list(ls.docs)
+    for uri in uris:
+        if uri in ls.docs:
+            ls.schedule(uri, immediate=True)
+    return True
+
+
+@server.command(CMD_MOST_SURPRISING)
+def cmd_most_surprising(ls: LossmapServer, *args: Any) -> list[dict[str, Any]]:
+    """Top-N surprising lines of a document: arguments uri and optionally N (default 10)."""
+    uri = next((a for a in args if isinstance(a, str)), None)
+    n = next((a for a in args if isinstance(a, int) and not isinstance(a, bool)), 10)
+    state = ls.docs.get(uri) if uri else None
+    if state is None or state.result is None:
+        return []
+    analysis = state.result.analysis
+    return features.most_surprising(analysis, PositionMapper(analysis.scored.text, ls.encoding), n)
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """Run the server on stdio (``--stdio`` is accepted and implied)."""
+    server.start_io()

@@ -1,0 +1,88 @@
+"""Helpers for driving ``lossmap serve`` with pytest-lsp."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lossmap", "serve"])
+SCORES_READY = "lossmap/scoresReady"
+
+
+async def start(client: LanguageClient, kind: str, options: dict) -> None:
+    """Initialize with a real client's capabilities and record scoresReady notifications."""
+    client.scores_ready = []  # type: ignore[attr-defined]
+    client.token_refreshes = 0  # type: ignore[attr-defined]
+
+    @client.feature(SCORES_READY)
+    def _ready(ls, params):
+        client.scores_ready.append(params)
+
+    # Requests real editors answer and pytest-lsp's client does not.
+    @client.feature(types.WORKSPACE_SEMANTIC_TOKENS_REFRESH)
+    def _refresh(ls, params):
+        client.token_refreshes += 1
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def _register(ls, params):
+        return None
+
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities(kind),
+            initialization_options=options,
+            root_uri=Path.cwd().as_uri(),
+        )
+    )
+
+
+async def wait_for(predicate, timeout: float = 240.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; the model may still be loading or scoring."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def ready_versions(client: LanguageClient, uri: str) -> list[int]:
+    return [_get(p, "version") for p in client.scores_ready if _get(p, "uri") == uri]
+
+
+def _get(params, key):
+    return params[key] if isinstance(params, dict) else getattr(params, key)
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, language: str = "python") -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id=language, version=1, text=text
+            )
+        )
+    )
+
+
+def decode_tokens(data: list[int]) -> list[tuple[int, int, int, int, int]]:
+    """(line, start, length, type, modifiers) from the LSP integer encoding."""
+    out, line, char = [], 0, 0
+    for i in range(0, len(data), 5):
+        dl, dc, length, kind, mods = data[i : i + 5]
+        line += dl
+        char = char + dc if dl == 0 else dc
+        out.append((line, char, length, kind, mods))
+    return out
+
+
+def units_slice(line: str, start: int, length: int, encoding: str) -> str:
+    """The part of ``line`` at ``start`` with ``length`` code units of ``encoding``."""
+    if encoding == "utf-8":
+        return line.encode()[start : start + length].decode()
+    if encoding == "utf-16":
+        return line.encode("utf-16-le")[2 * start : 2 * (start + length)].decode("utf-16-le")
+    return line[start : start + length]

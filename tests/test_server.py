@@ -1,0 +1,178 @@
+"""The language server over stdio, driven by pytest-lsp with real clients' capabilities.
+
+The model is the real offline default: each client fixture starts one server per module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from conftest import REPO
+from lsp_helpers import (
+    SERVER,
+    decode_tokens,
+    open_doc,
+    ready_versions,
+    start,
+    units_slice,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
+
+OPTIONS = {"model": "default", "device": "cpu", "debounceMs": 50}
+EXAMPLE = (REPO / "examples" / "planted_bug.py").read_text()
+BUG_LINE = 15  # 0-based: `    return item` where `return best` was meant
+NON_ASCII = 'def grüße(名前):\n    s = "😀 中文"; t = 名前 + s\n    return t\n'
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")
+async def vscode(lsp_client: LanguageClient):
+    await start(lsp_client, "visual-studio-code", OPTIONS)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")
+async def neovim(lsp_client: LanguageClient):
+    await start(lsp_client, "neovim@v0.11", OPTIONS)
+    yield
+    await lsp_client.shutdown_session()
+
+
+def uri_for(name: str) -> str:
+    return (Path("/tmp/lossmap-test") / name).as_uri()
+
+
+async def open_and_wait(client, name: str, text: str, language: str = "python") -> str:
+    uri = uri_for(name)
+    open_doc(client, uri, text, language)
+    await wait_for(lambda: 1 in ready_versions(client, uri), what=f"scores of {name}")
+    return uri
+
+
+async def test_vscode_pull_diagnostic_tokens_and_hover_find_the_planted_bug(vscode):
+    uri = await open_and_wait(vscode, "planted_vscode.py", EXAMPLE)
+    report = await vscode.text_document_diagnostic_async(
+        types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    bug = [d for d in report.items if d.range.start.line == BUG_LINE]
+    assert bug, [(d.range.start.line, d.message) for d in report.items]
+    (diag,) = bug
+    assert diag.source == "lossmap" and diag.code == "surprise"
+    assert diag.severity == types.DiagnosticSeverity.Information
+    assert diag.message.startswith("model is confused here: `item` costs")
+    assert "it expected ` best`" in diag.message
+    # Unchanged on a second pull with the same result id.
+    again = await vscode.text_document_diagnostic_async(
+        types.DocumentDiagnosticParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            previous_result_id=report.result_id,
+        )
+    )
+    assert again.kind == "unchanged"
+
+    tokens = await vscode.text_document_semantic_tokens_full_async(
+        types.SemanticTokensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    line = EXAMPLE.splitlines()[BUG_LINE]
+    on_bug = [t for t in decode_tokens(tokens.data) if t[0] == BUG_LINE]
+    assert any(units_slice(line, s, n, "utf-16") == "item" for _, s, n, _, _ in on_bug)
+
+    hover = await vscode.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=BUG_LINE, character=line.index("item") + 1),
+        )
+    )
+    text = hover.contents.value
+    assert "` item`" in text and "` best`" in text and "rank" in text and "entropy" in text
+    assert "return_statement" in text and "find_max" in text
+
+
+async def test_neovim_gets_pushed_diagnostics_and_highlights(neovim):
+    uri = await open_and_wait(neovim, "planted_nvim.py", EXAMPLE)
+    await wait_for(lambda: uri in neovim.diagnostics, what="published diagnostics")
+    assert any(d.range.start.line == BUG_LINE for d in neovim.diagnostics[uri])
+    tokens = await neovim.text_document_semantic_tokens_full_async(
+        types.SemanticTokensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    line = EXAMPLE.splitlines()[BUG_LINE]
+    assert any(
+        units_slice(line, s, n, "utf-8") == "item"
+        for ln, s, n, _, _ in decode_tokens(tokens.data)
+        if ln == BUG_LINE
+    )
+
+
+@pytest.mark.parametrize(("client_name", "encoding"), [("vscode", "utf-16"), ("neovim", "utf-8")])
+async def test_positions_on_lines_with_emoji_and_cjk(request, client_name, encoding):
+    client = request.getfixturevalue(client_name)
+    uri = await open_and_wait(client, f"unicode_{client_name}.py", NON_ASCII)
+    scores = await client.protocol.send_request_async(
+        "lossmap/documentScores", {"textDocument": {"uri": uri}}
+    )
+    assert scores.positionEncoding == encoding
+    lines = NON_ASCII.splitlines()
+    checked = 0
+    for tok in scores.tokens:
+        r = tok.range
+        if r.start.line != r.end.line:
+            continue
+        got = units_slice(
+            lines[r.start.line], r.start.character, r.end.character - r.start.character, encoding
+        )
+        assert got == tok.text.strip(), (tok.text, got)
+        checked += 1
+    assert checked > 10
+    assert any("中" in t.text or "名" in t.text for t in scores.tokens)
+
+
+async def test_a_burst_of_edits_publishes_only_the_final_version(vscode):
+    uri = await open_and_wait(vscode, "burst.py", EXAMPLE)
+    text = EXAMPLE
+    for version in range(2, 52):
+        text = text.replace("return counts", f"return counts  # {version}")
+        text = text.replace(f"  # {version - 1}", "")
+        vscode.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+    await wait_for(lambda: 51 in ready_versions(vscode, uri), what="scores of version 51")
+    assert ready_versions(vscode, uri) == [1, 51]
+
+
+async def test_bad_documents_get_a_clear_message_and_the_server_keeps_answering(vscode):
+    big = "x = 1\n" * (5 * 1024 * 1024 // 6 + 1)
+    open_doc(vscode, uri_for("huge.py"), big)
+    open_doc(vscode, uri_for("blob.py"), "\x00\x01\x02binary\x00" * 100)
+    open_doc(vscode, uri_for("notes.klingon"), "Qapla' batlh!\n", language="klingon")
+
+    def said(fragment: str) -> bool:
+        return any(fragment in m.message for m in vscode.messages)
+
+    await wait_for(lambda: said("larger than maxFileBytes"), what="a size message")
+    await wait_for(lambda: said("looks like binary data"), what="a binary message")
+    await wait_for(lambda: said("no grammar for language 'klingon'"), what="a language message")
+    # Still serving: the unknown language is scored without syntax, hover answers.
+    await wait_for(lambda: 1 in ready_versions(vscode, uri_for("notes.klingon")), what="scores")
+    hover = await vscode.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri_for("notes.klingon")),
+            position=types.Position(line=0, character=1),
+        )
+    )
+    assert "no syntax tree" in hover.contents.value
+    report = await vscode.text_document_diagnostic_async(
+        types.DocumentDiagnosticParams(
+            text_document=types.TextDocumentIdentifier(uri=uri_for("huge.py"))
+        )
+    )
+    assert list(report.items) == []
