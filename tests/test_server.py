@@ -67,7 +67,7 @@ async def test_vscode_pull_diagnostic_tokens_and_hover_find_the_planted_bug(vsco
     assert diag.source == "lossmap" and diag.code == "surprise"
     assert diag.severity == types.DiagnosticSeverity.Information
     assert diag.message.startswith("model is confused here: `item` costs")
-    assert "it expected ` best`" in diag.message
+    assert "it expected `best` (p=0.99)" in diag.message
     # Unchanged on a second pull with the same result id.
     again = await vscode.text_document_diagnostic_async(
         types.DocumentDiagnosticParams(

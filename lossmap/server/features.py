@@ -57,6 +57,11 @@ def _show(s: str) -> str:
     return s.replace("\n", "\\n").replace("\t", "\\t").replace("`", "'")
 
 
+def _short(s: str) -> str:
+    """Token text for a one-line message: without surrounding whitespace unless that is all."""
+    return _show(s.strip() or s)
+
+
 def surprising_pieces(analysis: FileAnalysis, threshold: float) -> list[tuple[int, int, int, int]]:
     """(start, end, type index, modifier bits) of each single-line piece to highlight.
 
@@ -120,7 +125,7 @@ def _expected(tok: TokenScore) -> str:
     best = tok.alternatives[0] if tok.alternatives else None
     if best is None or best.token_id == tok.token_id:
         return "it was the model's first choice"
-    return f"it expected `{_show(best.text)}` (p={best.probability:.2g})"
+    return f"it expected `{_short(best.text)}` (p={best.probability:.2g})"
 
 
 def diagnostics(
@@ -148,7 +153,7 @@ def diagnostics(
         worst = max(toks, key=lambda t: t.code_margin)
         start, end = _core(toks[0])[0], _core(toks[-1])[1]
         message = (
-            f"model is confused here: `{_show(worst.text.strip())}` costs"
+            f"model is confused here: `{_short(worst.text)}` costs"
             f" {worst.surprise:.1f} bits (p={worst.probability:.2g}); {_expected(worst)}"
         )
         found.append((worst.code_margin, start, end, message, worst))

@@ -1,0 +1,57 @@
+-- Highlight groups for lossmap's semantic token types, one per surprise level, and a
+-- :LossmapSurprising command that lists the most surprising lines in the quickfix list.
+if vim.g.loaded_lossmap then
+  return
+end
+vim.g.loaded_lossmap = true
+
+-- Backgrounds readable on dark and light colour schemes; `default` lets a user's own
+-- highlight definitions win.
+local levels = {
+  surpriseLow = { bg = '#5c5a1e', ctermbg = 58 },
+  surpriseMedium = { bg = '#7a4a12', ctermbg = 94 },
+  surpriseHigh = { bg = '#8a2a22', ctermbg = 88 },
+  surpriseSevere = { bg = '#9b1d5c', ctermbg = 125, bold = true },
+}
+
+local function set_highlights()
+  for name, spec in pairs(levels) do
+    vim.api.nvim_set_hl(0, '@lsp.type.' .. name, vim.tbl_extend('force', { default = true }, spec))
+  end
+  vim.api.nvim_set_hl(0, '@lsp.mod.prose', { default = true, italic = true })
+end
+
+set_highlights()
+vim.api.nvim_create_autocmd('ColorScheme', { callback = set_highlights })
+
+vim.api.nvim_create_user_command('LossmapSurprising', function(opts)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = 'lossmap' })[1]
+  if not client then
+    vim.notify('lossmap is not attached to this buffer', vim.log.levels.WARN)
+    return
+  end
+  local n = tonumber(opts.args) or 10
+  client:exec_cmd({
+    title = 'most surprising',
+    command = 'lossmap.mostSurprising',
+    arguments = { vim.uri_from_bufnr(bufnr), n },
+  }, { bufnr = bufnr }, function(err, result)
+    if err then
+      vim.notify('lossmap: ' .. err.message, vim.log.levels.ERROR)
+      return
+    end
+    local items = {}
+    for _, spot in ipairs(result or {}) do
+      local expected = spot.expected and (' → expected ' .. vim.inspect(spot.expected)) or ''
+      table.insert(items, {
+        bufnr = bufnr,
+        lnum = spot.range.start.line + 1,
+        col = spot.range.start.character + 1,
+        text = string.format('%.1f bits: %s%s', spot.margin, vim.inspect(spot.token), expected),
+      })
+    end
+    vim.fn.setqflist({}, ' ', { title = 'lossmap: most surprising', items = items })
+    vim.cmd('copen')
+  end)
+end, { nargs = '?', desc = 'lossmap: list the most surprising lines (quickfix)' })
