@@ -26,6 +26,22 @@ def _error(message: str) -> None:
     print(f"lossmap: error: {message}", file=sys.stderr)
 
 
+def _int_in(low: int, high: int | None = None):
+    """An argparse type: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
@@ -53,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="heat map and most surprising lines of files")
     scan.add_argument("files", nargs="+", metavar="FILE", help="files to scan; - reads stdin")
     _add_model_args(scan)
-    scan.add_argument("--top", type=int, default=5, metavar="N", help="most surprising lines")
+    scan.add_argument(
+        "--top", type=_int_in(0), default=5, metavar="N", help="most surprising lines (5)"
+    )
     scan.add_argument("--json", action="store_true", help="emit the versioned JSON document")
     scan.add_argument("--lang", default=None, metavar="L", help="language id (default: from ext)")
     scan.add_argument(
@@ -64,11 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"colour tokens at or above this surprise (default {DEFAULT_THRESHOLD:g} bits)",
     )
     scan.add_argument("--nats", action="store_true", help="report nats instead of bits")
-    scan.add_argument("--top-k", type=int, default=5, metavar="K", help="alternatives per token")
-    scan.add_argument("--window", type=int, default=None, help="tokens per window (2048)")
+    scan.add_argument(
+        "--top-k", type=_int_in(1, 100), default=5, metavar="K", help="alternatives per token"
+    )
+    scan.add_argument(
+        "--window", type=_int_in(16), default=None, help="tokens per sliding window (2048)"
+    )
     scan.add_argument("--no-code", action="store_true", help="print only the summary tables")
     scan.add_argument(
-        "--max-bytes", type=int, default=2_000_000, help="refuse larger files (2,000,000)"
+        "--max-bytes", type=_int_in(1), default=2_000_000, help="refuse larger files (2,000,000)"
     )
 
     serve = sub.add_parser("serve", help="run the language server on stdio")
@@ -110,11 +132,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
         except InputError as err:
             errors.append((path, str(err)))
             _error(str(err))
-    if not sources:
-        return EXIT_INPUT
     unit = "nats" if args.nats else "bits"
     console = Console(highlight=False)
     analyses = []
+    loaded = None
+    if not sources:
+        if args.json:  # the document still says what went wrong, file by file
+            sys.stdout.write(json.dumps(scan_document(None, [], errors, unit)) + "\n")
+        return EXIT_INPUT
     try:
         with StderrProgress() as progress:
             loaded = _load(args, progress)

@@ -77,7 +77,13 @@ def prepare(spec: ModelSpec, progress: ProgressFn | None = None) -> Path | str:
     target = Path(loc.path)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as err:
+        raise ModelLoadError(
+            f"cannot write the model cache at {target.parent} ({err.strerror});"
+            " set LOSSMAP_CACHE_DIR to a writable directory"
+        ) from None
     try:
         if spec.kind == "offline":
             model = OFFLINE_MODELS[spec.location]
@@ -95,6 +101,11 @@ def prepare(spec: ModelSpec, progress: ProgressFn | None = None) -> Path | str:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             os.replace(tmp, target)
+    except OSError as err:  # a full disk, a read-only cache
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelLoadError(
+            f"cannot prepare model '{spec.raw}' in {target.parent}: {err}"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

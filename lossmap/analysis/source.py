@@ -24,8 +24,7 @@ def decode_source(data: bytes, name: str, max_bytes: int | None = DEFAULT_MAX_BY
     """Decode ``data`` as UTF-8 source text, or raise :class:`InputError` saying why not."""
     if max_bytes is not None and len(data) > max_bytes:
         raise InputError(
-            f"{name}: {len(data):,} bytes is larger than the limit of {max_bytes:,} bytes"
-            " (raise it with --max-bytes)"
+            f"{name}: larger than the limit of {max_bytes:,} bytes (raise it with --max-bytes)"
         )
     if b"\x00" in data[:8192]:
         raise InputError(f"{name}: looks like a binary file (it contains NUL bytes)")
@@ -51,8 +50,12 @@ def read_source(path: str, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Source:
         raise InputError(f"{path}: no such file")
     if p.is_dir():
         raise InputError(f"{path}: is a directory")
+    if not p.is_file():  # devices and pipes: /dev/zero never ends, a FIFO may block
+        raise InputError(f"{path}: not a regular file")
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            # One byte past the limit is enough to refuse a huge file without reading it.
+            data = f.read(-1 if max_bytes is None else max_bytes + 1)
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror})") from None
     return decode_source(data, path, max_bytes)

@@ -22,8 +22,9 @@ def plan_windows(n_tokens: int, window: int, min_context: int) -> list[Window]:
     """Windows covering ``n_tokens`` tokens; each token is scored by exactly one window."""
     if window < 2:
         raise ValueError("window must hold at least 2 tokens")
-    if not 0 <= min_context < window:
-        raise ValueError("min_context must be in [0, window)")
+    if not 1 <= min_context < window:
+        # A window's first token has nothing before it: it can only be scored as context.
+        raise ValueError("min_context must be in [1, window)")
     windows: list[Window] = []
     if n_tokens <= 0:
         return windows

@@ -14,10 +14,18 @@ from ..analysis.syntax import LAYOUT, PROSE
 LEVEL_STYLES = ("black on #ffe58f", "black on #ffb366", "white on #e0483b", "bold white on #9b1d5c")
 
 
+def _printable(s: str) -> str:
+    """Text safe to print: CR dropped, control characters other than tab and newline shown
+    as escapes."""
+    s = s.replace("\r", "")
+    if s.isprintable():
+        return s
+    return "".join(ch if ch.isprintable() or ch in "\t\n" else f"\\x{ord(ch):02x}" for ch in s)
+
+
 def heatmap(analysis: FileAnalysis, threshold: float) -> Text:
     """The source with a line-number gutter and a background tint on surprising tokens."""
     text = analysis.scored.text
-    out = Text(no_wrap=False)
     styles: list[tuple[int, int, str]] = []
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         if syn.kind == LAYOUT:
@@ -28,12 +36,19 @@ def heatmap(analysis: FileAnalysis, threshold: float) -> Text:
             start = tok.start + tok.text.index(core)  # tint the code, not its whitespace
             style = LEVEL_STYLES[level - 1] + (" italic" if syn.kind == PROSE else "")
             styles.append((start, start + len(core), style))
-    body = Text(text)
+    # Built piece by piece, each piece made printable on its own, so styles cannot drift
+    # when characters are dropped (CR of CRLF) or widened (other control characters).
+    body = Text()
+    pos = 0
     for start, end, style in styles:
-        body.stylize(style, start, end)
+        body.append(_printable(text[pos:start]))
+        body.append(_printable(text[start:end]), style=style)
+        pos = end
+    body.append(_printable(text[pos:]))
     lines = body.split("\n", allow_blank=True)
     if len(lines) > 1 and text.endswith("\n"):
         lines = lines[:-1]  # the empty line after the final newline
+    out = Text(no_wrap=False)
     width = len(str(len(lines)))
     for n, line in enumerate(lines, start=1):
         out.append(f"{n:>{width}} │ ", style="dim")
@@ -50,7 +65,10 @@ def _show(s: str) -> str:
 def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Table:
     """The ``top`` most surprising lines, with the token and what the model expected."""
     scale = 0.6931471805599453 if unit == "nats" else 1.0
-    table = Table(title=f"most surprising lines of {analysis.name}", title_justify="left")
+    # Every string from the file goes in as Text: never parsed as rich markup.
+    table = Table(
+        title=Text(f"most surprising lines of {_printable(analysis.name)}"), title_justify="left"
+    )
     table.add_column("line", justify="right", no_wrap=True)
     table.add_column(f"margin ({unit})", justify="right", no_wrap=True)
     table.add_column("written → expected", overflow="fold")
@@ -60,15 +78,17 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
         tok = analysis.tokens[ln.worst_token]
         best = tok.alternatives[0] if tok.alternatives else None
         written = f"`{_show(tok.text)}` (p={tok.probability:.2g})"
-        if best is None or best.token_id == tok.token_id:
+        if best is None:
+            change = written
+        elif best.token_id == tok.token_id:
             change = f"{written}, the model's first choice"
         else:
             change = f"{written} → `{_show(best.text)}` (p={best.probability:.2g})"
         table.add_row(
             str(ln.line),
             f"{ln.verdict * scale:.1f}",
-            change,
-            text[ln.start : ln.end].strip(),
+            Text(_printable(change)),
+            Text(_printable(text[ln.start : ln.end].strip())),
         )
     return table
 
@@ -90,9 +110,9 @@ def render_file(
         summary += f" · mean surprise {mean * scale:.2f} {unit} · perplexity {2.0**mean:.2f}"
     else:
         summary += " · nothing scored"
-    header = Text.assemble((analysis.name, "bold"), summary)
+    header = Text.assemble((_printable(analysis.name), "bold"), summary)
     parts = [header]
-    parts += [Text(f"note: {n}", style="yellow") for n in analysis.notes]
+    parts += [Text(f"note: {_printable(n)}", style="yellow") for n in analysis.notes]
     if show_code:
         parts.append(heatmap(analysis, threshold))
         legend = Text("levels: ")
