@@ -114,7 +114,7 @@ def rank_lines(lines: list[LineSummary], top: int | None = None) -> list[LineSum
 
 _DEF_TYPE = re.compile(
     r"(function|method|class|struct|interface|trait|impl|enum|constructor)"
-    r"\w*_(definition|declaration|item)$"
+    r"\w*_(definition|declaration|item|specifier)$"
 )
 _CLASS_WORDS = ("class", "struct", "interface", "trait", "impl", "enum")
 
@@ -141,13 +141,19 @@ def find_definitions(parsed: ParsedSource) -> list[tuple[Any, str, str]]:
     while stack:
         node, enclosing = stack.pop()
         kind = enclosing
-        if _DEF_TYPE.search(node.type):
+        is_def = _DEF_TYPE.search(node.type) is not None
+        # C/C++ `struct s x;` is a specifier without a body: a use, not a definition.
+        if is_def and node.type.endswith("_specifier") and node.child_by_field_name("body") is None:
+            is_def = False
+        if is_def:
+            if any(w in node.type.split("_") for w in _CLASS_WORDS):
+                kind = "class"  # even unnamed: its functions are methods
+            elif "method" in node.type or "constructor" in node.type or enclosing == "class":
+                kind = "method"
+            else:
+                kind = "function"
             name = _definition_name(node)
             if name is not None:
-                if any(w in node.type for w in _CLASS_WORDS):
-                    kind = "class"
-                else:
-                    kind = "method" if enclosing == "class" else "function"
                 found.append((node, name, kind))
         for child in reversed(node.named_children):
             stack.append((child, kind))

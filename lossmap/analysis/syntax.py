@@ -4,12 +4,12 @@ Tokens carry character spans; tree-sitter counts UTF-8 bytes. Each token's *core
 without leading and trailing whitespace) is converted to bytes once, and then:
 
 - the leaves it touches come from a single sweep over the leaves in document order;
-- the smallest node containing it comes from ``descendant_for_byte_range``;
+- the smallest node containing it is the lowest common ancestor of those leaves;
 - ancestor path, parent type, ERROR containment and prose/code kind come from one table
   built by a single walk over the tree.
 
 So alignment is linear in the number of nodes plus tokens, times the tree depth for the
-``descendant_for_byte_range`` lookups.
+ancestor climbs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .offsets import char_to_byte_offsets
 
 #: Token kinds. Line verdicts are judged on ``code`` tokens only.
 CODE, PROSE, LAYOUT = "code", "prose", "layout"
+_SAME_AS_PREVIOUS = "same-as-previous"
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,11 @@ class TokenSyntax:
 
 @dataclass(frozen=True)
 class _NodeInfo:
+    node: Any
     path: tuple[str, ...]
     in_error: bool
     prose: bool
+    parent: _NodeInfo | None
 
 
 @dataclass
@@ -88,27 +91,43 @@ def _walk(root: Any) -> tuple[dict[tuple[int, int], _NodeInfo], list[Any]]:
     """One walk over the tree: info for every node, and the leaves in document order."""
     info: dict[tuple[int, int], _NodeInfo] = {}
     leaves: list[Any] = []
-    stack = [(root, (), False, False)]
+    stack: list[tuple[Any, _NodeInfo | None]] = [(root, None)]
     while stack:
-        node, parent_path, parent_error, parent_prose = stack.pop()
-        path = (*parent_path, node.type)
-        error = parent_error or node.is_error or node.is_missing
-        prose = _prose_state(node.type, parent_prose)
-        info[(node.id, node.start_byte)] = _NodeInfo(path, error, prose)
+        node, parent = stack.pop()
+        path = (*(parent.path if parent else ()), node.type)
+        error = (parent is not None and parent.in_error) or node.is_error or node.is_missing
+        prose = _prose_state(node.type, parent is not None and parent.prose)
+        me = _NodeInfo(node, path, error, prose, parent)
+        info[(node.id, node.start_byte)] = me
         children = node.children
         if not children:
             leaves.append(node)
         for child in reversed(children):
-            stack.append((child, path, error, prose))
+            stack.append((child, me))
     return info, leaves
+
+
+def _lowest_common(a: _NodeInfo, b: _NodeInfo) -> _NodeInfo:
+    """The deepest node containing both ``a`` and ``b``: O(depth)."""
+    while len(a.path) > len(b.path):
+        a = a.parent
+    while len(b.path) > len(a.path):
+        b = b.parent
+    while a is not b:
+        a, b = a.parent, b.parent
+    return a
 
 
 def align(
     text: str, spans: list[tuple[int, int]], parsed: ParsedSource | None
 ) -> list[TokenSyntax]:
     """Syntax facts for each token span of ``text`` (character offsets)."""
-    cores = []
+    cores: list[tuple[int, int] | None | str] = []
     for start, end in spans:
+        if start == end and cores:
+            # A later byte of a character split over several tokens: same place as its owner.
+            cores.append(_SAME_AS_PREVIOUS)
+            continue
         piece = text[start:end]
         stripped = piece.strip()
         if not stripped:
@@ -117,15 +136,23 @@ def align(
         lead = len(piece) - len(piece.lstrip())
         cores.append((start + lead, start + lead + len(stripped)))
     if parsed is None:
-        return [TokenSyntax(LAYOUT if c is None else CODE) for c in cores]
+        out = []
+        for c in cores:
+            out.append(
+                out[-1] if c is _SAME_AS_PREVIOUS else TokenSyntax(LAYOUT if c is None else CODE)
+            )
+        return out
 
-    flat = [x for c in cores if c is not None for x in c]
+    flat = [x for c in cores if isinstance(c, tuple) for x in c]
     byte_flat = iter(char_to_byte_offsets(text, flat))
     info, leaves = _walk(parsed.root)
     root = parsed.root
     out: list[TokenSyntax] = []
     j = 0  # first leaf that may touch the current token
     for core in cores:
+        if core is _SAME_AS_PREVIOUS:
+            out.append(out[-1])
+            continue
         if core is None:
             out.append(TokenSyntax(LAYOUT))
             continue
@@ -139,10 +166,21 @@ def align(
             if leaf.end_byte > bs or leaf.start_byte >= bs:
                 touched.append(leaf)
             k += 1
-        node = root.descendant_for_byte_range(bs, be)
-        node_info = info.get((node.id, node.start_byte))
-        if node_info is None:  # defensive: fall back to the root
-            node_info = info[(root.id, root.start_byte)]
+        if touched:
+            # The smallest node containing the token: the lowest common ancestor of the
+            # leaves it touches. (descendant_for_byte_range from the root scans each level's
+            # children linearly: quadratic on a module with thousands of definitions.)
+            first = info[(touched[0].id, touched[0].start_byte)]
+            last = info[(touched[-1].id, touched[-1].start_byte)]
+            node_info = first if len(touched) == 1 else _lowest_common(first, last)
+            while node_info.parent and not (
+                node_info.node.start_byte <= bs and node_info.node.end_byte >= be
+            ):
+                node_info = node_info.parent
+        else:
+            found = root.descendant_for_byte_range(bs, be)
+            node_info = info.get((found.id, found.start_byte)) or info[(root.id, root.start_byte)]
+        node = node_info.node
         path = node_info.path
         parent_type = path[-2] if len(path) > 1 else None
         leaf_types = tuple(leaf.type for leaf in touched)
