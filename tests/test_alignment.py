@@ -119,6 +119,18 @@ def test_unknown_language_scores_without_syntax():
     assert all(r.node_type is None for r in result)
 
 
+def test_line_spans_exclude_crlf_line_breaks():
+    from lossmap.analysis.offsets import LineIndex
+
+    index = LineIndex("a = 1\r\nb = 2\n\r\nc")
+    assert [index.line_span(n) for n in range(index.line_count)] == [
+        (0, 5),
+        (7, 12),
+        (13, 13),
+        (15, 16),
+    ]
+
+
 def test_language_detection():
     assert language_for("a/b/c.py") == "python"
     assert language_for("main.RS") == "rust"

@@ -27,6 +27,7 @@ class LineIndex:
     """Maps character offsets to 0-based (line, column) and back."""
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.line_starts = [0]
         pos = text.find("\n")
         while pos != -1:
@@ -43,9 +44,11 @@ class LineIndex:
         return bisect.bisect_right(self.line_starts, offset) - 1
 
     def line_span(self, line: int) -> tuple[int, int]:
-        """Character span of ``line`` without its newline."""
+        """Character span of ``line`` without its line break (``\n`` or ``\r\n``)."""
         start = self.line_starts[line]
         end = self.line_starts[line + 1] - 1 if line + 1 < len(self.line_starts) else self.length
+        if end > start and self.text[end - 1] == "\r":
+            end -= 1
         return start, end
 
 
