@@ -13,6 +13,22 @@ SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lossmap", "se
 SCORES_READY = "lossmap/scoresReady"
 
 
+def capabilities(kind: str) -> types.ClientCapabilities:
+    """A client's capabilities. ``vscode``: pytest-lsp's VS Code 1.65 record brought up to what
+    vscode-languageclient 11 sends (pull diagnostics with refresh, utf-16 only)."""
+    if kind != "vscode":
+        return client_capabilities(kind)
+    caps = client_capabilities("visual-studio-code")
+    caps.text_document.diagnostic = types.DiagnosticClientCapabilities(
+        dynamic_registration=True, related_document_support=False
+    )
+    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(
+        refresh_support=True
+    )
+    caps.general.position_encodings = [types.PositionEncodingKind.Utf16]
+    return caps
+
+
 async def start(client: LanguageClient, kind: str, options: dict) -> None:
     """Initialize with a real client's capabilities and record scoresReady notifications."""
     client.scores_ready = []  # type: ignore[attr-defined]
@@ -33,14 +49,14 @@ async def start(client: LanguageClient, kind: str, options: dict) -> None:
 
     await client.initialize_session(
         types.InitializeParams(
-            capabilities=client_capabilities(kind),
+            capabilities=capabilities(kind),
             initialization_options=options,
             root_uri=Path.cwd().as_uri(),
         )
     )
 
 
-async def wait_for(predicate, timeout: float = 240.0, what: str = "condition") -> None:
+async def wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None:
     """Poll ``predicate`` until true; the model may still be loading or scoring."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -33,7 +33,7 @@ NON_ASCII = 'def grüße(名前):\n    s = "😀 中文"; t = 名前 + s\n    re
 
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def vscode(lsp_client: LanguageClient):
-    await start(lsp_client, "visual-studio-code", OPTIONS)
+    await start(lsp_client, "vscode", OPTIONS)
     yield
     await lsp_client.shutdown_session()
 
@@ -135,18 +135,84 @@ async def test_positions_on_lines_with_emoji_and_cjk(request, client_name, encod
 
 async def test_a_burst_of_edits_publishes_only_the_final_version(vscode):
     uri = await open_and_wait(vscode, "burst.py", EXAMPLE)
-    text = EXAMPLE
+    lines = EXAMPLE.splitlines()
+    row = len(lines) - 1  # type at the end of the last line, one character per didChange
+    col = len(lines[row])
     for version in range(2, 52):
-        text = text.replace("return counts", f"return counts  # {version}")
-        text = text.replace(f"  # {version - 1}", "")
         vscode.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=row, character=col),
+                            end=types.Position(line=row, character=col),
+                        ),
+                        text="  # x" if version == 2 else "y",
+                    )
+                ],
             )
         )
+        col += 5 if version == 2 else 1
     await wait_for(lambda: 51 in ready_versions(vscode, uri), what="scores of version 51")
     assert ready_versions(vscode, uri) == [1, 51]
+    assert vscode.token_refreshes > 0  # the editor was asked to fetch new highlights
+
+
+async def test_semantic_token_delta_and_most_surprising_command(vscode):
+    uri = await open_and_wait(vscode, "delta.py", EXAMPLE)
+    doc = types.TextDocumentIdentifier(uri=uri)
+    first = await vscode.text_document_semantic_tokens_full_async(
+        types.SemanticTokensParams(text_document=doc)
+    )
+    edited = EXAMPLE.replace("best = items[0]", "best = items[0]  # seed")
+    vscode.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=edited)],
+        )
+    )
+    await wait_for(lambda: 2 in ready_versions(vscode, uri), what="scores of version 2")
+    delta = await vscode.text_document_semantic_tokens_full_delta_async(
+        types.SemanticTokensDeltaParams(text_document=doc, previous_result_id=first.result_id)
+    )
+    full = await vscode.text_document_semantic_tokens_full_async(
+        types.SemanticTokensParams(text_document=doc)
+    )
+    data = list(first.data)
+    for edit in sorted(delta.edits, key=lambda e: -e.start):
+        data[edit.start : edit.start + edit.delete_count] = list(edit.data or [])
+    assert data == list(full.data)
+
+    spots = await vscode.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="lossmap.mostSurprising", arguments=[uri, 3])
+    )
+    assert len(spots) == 3
+    assert BUG_LINE + 1 in [s["line"] for s in spots]  # 1-based line numbers
+
+
+async def test_settings_change_applies_without_rescoring(vscode):
+    uri = await open_and_wait(vscode, "settings.py", EXAMPLE)
+    doc = types.TextDocumentIdentifier(uri=uri)
+    before = await vscode.text_document_diagnostic_async(
+        types.DocumentDiagnosticParams(text_document=doc)
+    )
+    assert len(before.items) > 1
+    vscode.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lossmap": {"maxDiagnostics": 1}})
+    )
+    await wait_for(lambda: vscode.diagnostic_refresh_count > 0, what="a diagnostic refresh")
+    after = await vscode.text_document_diagnostic_async(
+        types.DocumentDiagnosticParams(text_document=doc)
+    )
+    assert len(after.items) == 1
+    assert (
+        after.items[0].message == max(before.items, key=lambda d: d.data["margin"]).message
+    )  # the most surprising one is kept
+    assert ready_versions(vscode, uri) == [1]  # no re-score was needed
+    vscode.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lossmap": {"maxDiagnostics": 10}})
+    )
 
 
 async def test_bad_documents_get_a_clear_message_and_the_server_keeps_answering(vscode):
@@ -176,3 +242,62 @@ async def test_bad_documents_get_a_clear_message_and_the_server_keeps_answering(
         )
     )
     assert list(report.items) == []
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def fresh_vscode(lsp_client: LanguageClient):
+    await start(lsp_client, "vscode", OPTIONS)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_while_loading_pulls_are_cancelled_with_retrigger_then_refreshed(fresh_vscode):
+    client = fresh_vscode
+    uri = uri_for("early.py")
+    open_doc(client, uri, EXAMPLE)
+    params = types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    with pytest.raises(Exception) as cancelled:  # the model takes seconds to load
+        await client.text_document_diagnostic_async(params)
+    assert getattr(cancelled.value, "code", None) == -32802
+    assert cancelled.value.data == {"retriggerRequest": True}
+    await wait_for(lambda: client.diagnostic_refresh_count > 0, what="a diagnostic refresh")
+    await wait_for(lambda: 1 in ready_versions(client, uri), what="scores")
+    report = await client.text_document_diagnostic_async(params)
+    assert any(d.range.start.line == BUG_LINE for d in report.items)
+    # Loading was reported as $/progress: begin ... end.
+    kinds = [type(v).__name__ for reports in client.progress_reports.values() for v in reports]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def broken_model(lsp_client: LanguageClient):
+    await start(lsp_client, "neovim@v0.11", {"model": "/nonexistent/model.gguf"})
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_model_that_fails_to_load_is_reported_and_the_server_keeps_serving(
+    broken_model,
+):
+    client = broken_model
+
+    def said() -> list[str]:
+        return [m.message for m in client.messages if m.type == types.MessageType.Error]
+
+    await wait_for(lambda: said(), what="an error message")
+    assert "no such GGUF file" in said()[0]
+    uri = uri_for("after_failure.py")
+    open_doc(client, uri, EXAMPLE)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=0, character=0),
+        )
+    )
+    assert hover is None
+    tokens = await client.text_document_semantic_tokens_full_async(
+        types.SemanticTokensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert list(tokens.data) == []

@@ -261,8 +261,8 @@ class LossmapServer(LanguageServer):
         state.result.pieces = features.surprising_pieces(analysis, self.config.display_threshold)
         self._publish(uri)
 
-    def _publish(self, uri: str) -> None:
-        """Tell the client that results for ``uri`` changed."""
+    def _publish(self, uri: str, new_scores: bool = True) -> None:
+        """Tell the client that results for ``uri`` changed (``new_scores``: a fresh result)."""
         state = self.docs.get(uri)
         if state is None:
             return
@@ -278,7 +278,7 @@ class LossmapServer(LanguageServer):
             self.workspace_diagnostic_refresh(None)
         if self.client_supports("workspace.semantic_tokens.refresh_support"):
             self.workspace_semantic_tokens_refresh(None)
-        if result:
+        if result and new_scores:
             self.protocol.notify(
                 SCORES_READY,
                 {"uri": uri, "version": result.version, "seconds": round(result.seconds, 3)},
@@ -291,7 +291,7 @@ class LossmapServer(LanguageServer):
                 state.result.pieces = features.surprising_pieces(
                     state.result.analysis, self.config.display_threshold
                 )
-            self._publish(uri)
+            self._publish(uri, new_scores=False)
 
     # -- views --------------------------------------------------------------------------
     def current_text(self, uri: str) -> str:
