@@ -22,9 +22,7 @@ def capabilities(kind: str) -> types.ClientCapabilities:
     caps.text_document.diagnostic = types.DiagnosticClientCapabilities(
         dynamic_registration=True, related_document_support=False
     )
-    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(
-        refresh_support=True
-    )
+    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
     caps.general.position_encodings = [types.PositionEncodingKind.Utf16]
     return caps
 

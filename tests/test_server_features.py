@@ -1,0 +1,92 @@
+"""The server's pure pieces: diagnostics rules, semantic-token shape, positions, settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lsprotocol import types
+
+from lossmap.analysis import analyze_text
+from lossmap.server import features
+from lossmap.server.config import ServerConfig, merge_config
+from lossmap.server.positions import PositionMapper
+from lossmap.server.text_shift import TextShift
+
+from lsp_helpers import decode_tokens, units_slice
+
+HALF_TYPED = "def ok(x):\n    return x + 1\n\ndef broken(y:\n    return y +\n"
+
+
+def test_no_diagnostics_inside_syntax_errors_unless_asked(tiny):
+    analysis = analyze_text(tiny, HALF_TYPED, "half.py")
+    mapper = PositionMapper(HALF_TYPED)
+    everything = replace(ServerConfig(), diagnostic_threshold=0.0, max_diagnostics=1000)
+    default = features.diagnostics(analysis, mapper, everything)
+    in_error = [i for i, s in enumerate(analysis.syntax) if s.in_error and s.kind == "code"]
+    assert in_error
+    flagged = {d.data["token"] for d in default}
+    assert not flagged & set(in_error)
+    with_errors = features.diagnostics(
+        analysis, mapper, replace(everything, diagnostics_in_error_regions=True)
+    )
+    assert len(with_errors) > len(default)
+    # Layout never produces a diagnostic; at most max_diagnostics, worst first.
+    layout = {i for i, s in enumerate(analysis.syntax) if s.kind == "layout"}
+    assert not {d.data["token"] for d in with_errors} & layout
+    two = features.diagnostics(analysis, mapper, replace(everything, max_diagnostics=2))
+    assert [d.data["margin"] for d in two] == sorted(
+        (d.data["margin"] for d in default), reverse=True
+    )[:2]
+
+
+def test_semantic_tokens_are_single_line_and_non_overlapping(tiny):
+    text = 'x = """two\nlines"""\ny = "😀" + 中文\n'
+    analysis = analyze_text(tiny, text, "t.py")
+    pieces = features.surprising_pieces(analysis, threshold=0.0)
+    assert all("\n" not in text[s:e] and text[s:e] == text[s:e].strip() for s, e, _, _ in pieces)
+    assert all(a[1] <= b[0] for a, b in zip(pieces, pieces[1:], strict=False))
+    for encoding in ("utf-16", "utf-8", "utf-32"):
+        data = features.encode_semantic_tokens(pieces, PositionMapper(text, encoding))
+        decoded = decode_tokens(data)
+        assert len(decoded) == len(pieces)
+        lines = text.split("\n")
+        for (line, col, length, _, _), (s, e, _, _) in zip(decoded, pieces, strict=True):
+            assert units_slice(lines[line], col, length, encoding) == text[s:e]
+
+
+def test_position_mapper_round_trips_in_every_encoding():
+    text = "a😀b\n中文x\n"
+    for encoding in ("utf-16", "utf-8", "utf-32"):
+        mapper = PositionMapper(text, encoding)
+        for offset in range(len(text) + 1):
+            assert mapper.offset(mapper.position(offset)) == offset
+    assert PositionMapper(text, "utf-16").position(2) == types.Position(line=0, character=3)
+    assert PositionMapper(text, "utf-8").position(2) == types.Position(line=0, character=5)
+    assert PositionMapper(text, "utf-32").position(2) == types.Position(line=0, character=2)
+
+
+def test_text_shift_maps_around_the_edit():
+    shift = TextShift("abc XYZ def", "abc Q def")
+    assert shift.to_new(2) == 2 and shift.to_new(8) == 6 and shift.to_new(5) is None
+    assert shift.to_old(6) == 8 and shift.to_old(4) == 4
+
+
+def test_semantic_token_edits_turn_old_into_new():
+    old, new = [0, 1, 2, 0, 0, 1, 3, 4, 1, 0], [0, 1, 2, 0, 0, 2, 5, 4, 1, 0]
+    (edit,) = features.semantic_token_edits(old, new)
+    patched = old[: edit.start] + edit.data + old[edit.start + edit.delete_count :]
+    assert patched == new
+    assert features.semantic_token_edits(new, new) == []
+
+
+def test_settings_are_validated_and_bad_values_kept_out():
+    cfg, problems = merge_config(
+        ServerConfig(),
+        {"displayThreshold": 6, "maxDiagnostics": -1, "colour": "red", "languages": ["python"]},
+    )
+    assert cfg.display_threshold == 6.0 and cfg.languages == ("python",)
+    assert cfg.max_diagnostics == ServerConfig().max_diagnostics
+    assert any("maxDiagnostics" in p for p in problems)
+    assert any("unknown setting 'colour'" in p for p in problems)
+    nested, _ = merge_config(ServerConfig(), {"lossmap": {"debounceMs": 10}})
+    assert nested.debounce_ms == 10
