@@ -9,6 +9,8 @@ current version -> stored -> diagnostics pushed (or pull refreshed), semantic to
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -595,6 +597,11 @@ def cmd_most_surprising(ls: LossmapServer, *args: Any) -> list[dict[str, Any]]:
     return features.most_surprising(analysis, PositionMapper(analysis.scored.text, ls.encoding), n)
 
 
-def serve(argv: list[str] | None = None) -> None:
-    """Run the server on stdio (``--stdio`` is accepted and implied)."""
+def serve() -> None:
+    """Run the server on stdio until the client says exit (``--stdio`` is implied)."""
     server.start_io()
+    # Skip interpreter finalisation: tearing down torch's threads under a model worker that
+    # is still waiting aborts the process ("terminate called without an active exception").
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
