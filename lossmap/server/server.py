@@ -9,6 +9,7 @@ current version -> stored -> diagnostics pushed (or pull refreshed), semantic to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -599,9 +600,14 @@ def cmd_most_surprising(ls: LossmapServer, *args: Any) -> list[dict[str, Any]]:
 
 def serve() -> None:
     """Run the server on stdio until the client says exit (``--stdio`` is implied)."""
-    server.start_io()
+    code = 0
+    try:
+        server.start_io()
+    except SystemExit as done:  # pygls exits this way on the client's `exit`
+        code = done.code if isinstance(done.code, int) else 0
     # Skip interpreter finalisation: tearing down torch's threads under a model worker that
     # is still waiting aborts the process ("terminate called without an active exception").
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(ValueError, OSError):  # pygls may have closed stdout
+            stream.flush()
+    os._exit(code)
