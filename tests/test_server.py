@@ -184,6 +184,23 @@ async def test_semantic_token_delta_and_most_surprising_command(vscode):
         data[edit.start : edit.start + edit.delete_count] = list(edit.data or [])
     assert data == list(full.data)
 
+    in_range = await vscode.text_document_semantic_tokens_range_async(
+        types.SemanticTokensRangeParams(
+            text_document=doc,
+            range=types.Range(
+                start=types.Position(line=BUG_LINE, character=0),
+                end=types.Position(line=BUG_LINE, character=40),
+            ),
+        )
+    )
+    lines = {t[0] for t in decode_tokens(in_range.data)}
+    assert lines == {BUG_LINE}
+
+    await vscode.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="lossmap.rescore", arguments=[uri])
+    )
+    await wait_for(lambda: ready_versions(vscode, uri).count(2) == 2, what="a re-score")
+
     spots = await vscode.workspace_execute_command_async(
         types.ExecuteCommandParams(command="lossmap.mostSurprising", arguments=[uri, 3])
     )
