@@ -220,6 +220,15 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
     return "\n".join(out)
 
 
+def _core_range_json(tok: TokenScore, mapper: PositionMapper) -> dict[str, Any]:
+    """The JSON range of a token without its surrounding whitespace."""
+    r = mapper.range(*_core(tok))
+    return {
+        "start": {"line": r.start.line, "character": r.start.character},
+        "end": {"line": r.end.line, "character": r.end.character},
+    }
+
+
 def document_scores(
     analysis: FileAnalysis, mapper: PositionMapper, threshold: float
 ) -> list[dict[str, Any]]:
@@ -228,14 +237,9 @@ def document_scores(
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         if syn.kind == LAYOUT or not tok.scored:
             continue
-        start, end = _core(tok)
-        r = mapper.range(start, end)
         out.append(
             {
-                "range": {
-                    "start": {"line": r.start.line, "character": r.start.character},
-                    "end": {"line": r.end.line, "character": r.end.character},
-                },
+                "range": _core_range_json(tok, mapper),
                 "text": tok.text,
                 "surprise": tok.surprise,
                 "codeSurprise": tok.code_surprise,
@@ -255,16 +259,11 @@ def most_surprising(analysis: FileAnalysis, mapper: PositionMapper, n: int) -> l
     out = []
     for ln in analysis.top_lines(n):
         tok = analysis.tokens[ln.worst_token]
-        start, end = _core(tok)
-        r = mapper.range(start, end)
         best = tok.alternatives[0] if tok.alternatives else None
         out.append(
             {
                 "line": ln.line,
-                "range": {
-                    "start": {"line": r.start.line, "character": r.start.character},
-                    "end": {"line": r.end.line, "character": r.end.character},
-                },
+                "range": _core_range_json(tok, mapper),
                 "margin": ln.verdict,
                 "token": tok.text,
                 "surprise": tok.surprise,
