@@ -163,6 +163,42 @@ def _head(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
     return logits
 
 
+def token_stats(
+    loaded: LoadedModel, hidden: torch.Tensor, actual: torch.Tensor, top_k: int
+) -> list[tuple]:
+    """Statistics of ``actual[i]`` given final hidden states ``hidden[i]`` (one row each).
+
+    Returns one tuple per row: (surprise, rank, entropy, code_surprise, code_margin,
+    top-k probabilities, top-k ids); surprises in bits.
+    """
+    logp = torch.log_softmax(_head(loaded, hidden), dim=-1)
+    classes = _classes(loaded, logp.shape[-1])
+    lp_actual = logp.gather(1, actual[:, None])[:, 0]
+    probs = logp.exp()
+    # Not bmm: faster on CPU, but its float32 accumulation is off by ~3e-3 bits.
+    entropy = -(probs * logp).sum(-1)
+    top_lp, top_id = logp.topk(min(max(top_k, RANK_SHORTCUT), logp.shape[-1]), dim=-1)
+    rank = _ranks(logp, lp_actual, top_lp)
+    top_lp, top_id = top_lp[:, :top_k], top_id[:, :top_k]
+    # Probability mass per whitespace-insensitive class, for every position.
+    class_p = torch.zeros(len(actual), int(classes.max()) + 1, device=probs.device)
+    class_p.scatter_add_(1, classes.expand(len(actual), -1), probs)
+    tiny = torch.finfo(torch.float32).tiny
+    p_class = class_p.gather(1, classes[actual][:, None])[:, 0].clamp_min(tiny)
+    top_class = class_p.max(-1).values.clamp_min(tiny)
+    rows = zip(
+        (-lp_actual / LN2).tolist(),
+        rank.tolist(),
+        (entropy / LN2).tolist(),
+        (-torch.log2(p_class)).tolist(),
+        (torch.log2(top_class) - torch.log2(p_class)).clamp_min(0).tolist(),
+        top_lp.exp().tolist(),
+        top_id.tolist(),
+        strict=True,
+    )
+    return [(s, r, h, min(code, s), m, tp, ti) for s, r, h, code, m, tp, ti in rows]
+
+
 @torch.inference_mode()
 def score_ids(
     loaded: LoadedModel,
@@ -188,34 +224,8 @@ def score_ids(
             tgt = targets[c : c + chunk]
             pos = torch.tensor([t - 1 - w.start for t in tgt], device=loaded.device)
             actual = torch.tensor([ids[t] for t in tgt], device=loaded.device)
-            logp = torch.log_softmax(_head(loaded, hidden[pos]), dim=-1)
-            classes = _classes(loaded, logp.shape[-1])
-            lp_actual = logp.gather(1, actual[:, None])[:, 0]
-            probs = logp.exp()
-            # Not bmm: faster on CPU, but its float32 accumulation is off by ~3e-3 bits.
-            entropy = -(probs * logp).sum(-1)
-            top_lp, top_id = logp.topk(min(max(top_k, RANK_SHORTCUT), logp.shape[-1]), dim=-1)
-            rank = _ranks(logp, lp_actual, top_lp)
-            top_lp, top_id = top_lp[:, :top_k], top_id[:, :top_k]
-            # Probability mass per whitespace-insensitive class, for every position.
-            class_p = torch.zeros(len(tgt), int(classes.max()) + 1, device=probs.device)
-            class_p.scatter_add_(1, classes.expand(len(tgt), -1), probs)
-            tiny = torch.finfo(torch.float32).tiny
-            p_class = class_p.gather(1, classes[actual][:, None])[:, 0].clamp_min(tiny)
-            top_class = class_p.max(-1).values.clamp_min(tiny)
-            rows = zip(
-                tgt,
-                (-lp_actual / LN2).tolist(),
-                rank.tolist(),
-                (entropy / LN2).tolist(),
-                (-torch.log2(p_class)).tolist(),
-                (torch.log2(top_class) - torch.log2(p_class)).clamp_min(0).tolist(),
-                top_lp.exp().tolist(),
-                top_id.tolist(),
-                strict=True,
-            )
-            for t, surprise, r, h, code, margin, tp, ti in rows:
-                results[t] = (surprise, r, h, min(code, surprise), margin, tp, ti)
+            for t, row in zip(tgt, token_stats(loaded, hidden[pos], actual, top_k), strict=True):
+                results[t] = row
             done += len(tgt)
             if progress:
                 progress("scoring", done, total)
