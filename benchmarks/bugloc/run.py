@@ -1,0 +1,178 @@
+"""Bug-localization benchmark: rank of the mutated line among its function's lines.
+
+Usage: python benchmarks/bugloc/run.py [--count 200] [--out results.jsonl] [--model default]
+
+Each mutant (see mutants.py) is scored on its own (the function is the whole context): a
+causal pass, then a two-sided pass over every line with code, so every ranking below comes
+from one set of numbers. Results are appended to a JSONL file per mutant, so an interrupted
+run resumes where it stopped; the summary is computed from that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mutants import make_mutants  # noqa: E402
+
+from lossmap.analysis import analyze_text, load_model  # noqa: E402
+from lossmap.analysis.syntax import CODE, LAYOUT  # noqa: E402
+from lossmap.analysis.two_sided import confirm_lines  # noqa: E402
+
+#: Lines the shipped ranking confirms two-sided (the causal top K).
+SHIPPED_K = 8
+
+
+def _max(values):
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def line_scores(analysis, two_sided) -> dict[str, dict[int, float | None]]:
+    """Every ranking's score for each line with text (higher = more suspicious)."""
+    text_lines = analysis.scored.text.split("\n")
+    rules: dict[str, dict[int, float | None]] = {
+        k: {}
+        for k in (
+            "longest line",
+            "causal mean",
+            "causal max",
+            "causal margin max",
+            "two-sided margin max",
+            "min(causal, two-sided) margin max",
+        )
+    }
+    for ln in analysis.lines:
+        if not text_lines[ln.line - 1].strip():
+            continue
+        toks = [(analysis.tokens[i], analysis.syntax[i]) for i in ln.token_indices]
+        visible = [t for t, s in toks if s.kind != LAYOUT and t.surprise is not None]
+        code = [t for t, s in toks if s.kind == CODE and t.surprise is not None]
+        rules["longest line"][ln.line] = len(text_lines[ln.line - 1].strip())
+        rules["causal mean"][ln.line] = (
+            statistics.fmean(t.surprise for t in visible) if visible else None
+        )
+        rules["causal max"][ln.line] = _max(t.code_surprise for t in code)
+        rules["causal margin max"][ln.line] = ln.verdict
+        ts = two_sided.get(ln.line)
+        rules["two-sided margin max"][ln.line] = ts.two_sided if ts else None
+        rules["min(causal, two-sided) margin max"][ln.line] = ts.combined if ts else None
+    # What lossmap ships: the causal top K confirmed and ranked by the combined score, ahead
+    # of the unconfirmed lines in causal order.
+    causal = rules["causal margin max"]
+    ranked = sorted((n for n in causal if causal[n] is not None), key=lambda n: -causal[n])
+    confirmed = set(ranked[:SHIPPED_K])
+    combined = rules["min(causal, two-sided) margin max"]
+    shipped = {}
+    for n in causal:
+        if n in confirmed and combined.get(n) is not None:
+            shipped[n] = 1000.0 + combined[n]
+        else:
+            shipped[n] = causal[n]
+    rules[f"shipped (causal top {SHIPPED_K} confirmed two-sided)"] = shipped
+    return rules
+
+
+def rank_of(scores: dict[int, float | None], line: int) -> float:
+    """1-based rank of ``line``; ties share the mean rank; unscored lines come last."""
+    low = float("-inf")
+    mine = scores.get(line)
+    mine = low if mine is None else mine
+    values = [low if v is None else v for v in scores.values()]
+    greater = sum(v > mine for v in values)
+    ties = sum(v == mine for v in values) - 1
+    return 1 + greater + ties / 2
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results.jsonl"))
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+
+    out = Path(args.out)
+    done = set()
+    if out.exists():
+        done = {json.loads(line)["id"] for line in out.read_text().splitlines() if line}
+    loaded = load_model(args.model, device=args.device)
+    mutants = make_mutants(args.count)
+    with out.open("a") as f:
+        for k, m in enumerate(mutants):
+            ident = f"{m.module}:{m.function}:{m.kind}:{m.line}"
+            if ident in done:
+                continue
+            t0 = time.perf_counter()
+            analysis = analyze_text(loaded, m.mutated, "mutant.py")
+            t1 = time.perf_counter()
+            lines = [ln.line for ln in analysis.lines if ln.verdict is not None]
+            two = confirm_lines(loaded, analysis, lines, suggest=False)
+            t2 = time.perf_counter()
+            rules = line_scores(analysis, two)
+            n_lines = len(rules["longest line"])
+            rng = random.Random(ident)
+            order = list(rules["longest line"])
+            rng.shuffle(order)
+            ranks = {name: rank_of(scores, m.line) for name, scores in rules.items()}
+            ranks["random order"] = order.index(m.line) + 1
+            record = {
+                "id": ident,
+                "kind": m.kind,
+                "lines": n_lines,
+                "tokens": len(analysis.tokens),
+                "two_sided_lines": len(lines),
+                "causal_s": round(t1 - t0, 3),
+                "two_sided_s": round(t2 - t1, 3),
+                "ranks": ranks,
+                "mutant": asdict(m),
+            }
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            print(
+                f"[{k + 1}/{len(mutants)}] {ident} ranks: "
+                f"causal {ranks['causal margin max']:.1f}, shipped "
+                f"{ranks[f'shipped (causal top {SHIPPED_K} confirmed two-sided)']:.1f}",
+                flush=True,
+            )
+    summarize(out)
+
+
+def summarize(path: Path) -> None:
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    names = list(records[0]["ranks"])
+    print(
+        f"\n{len(records)} mutants, {statistics.fmean(r['lines'] for r in records):.1f} lines"
+        " per function on average"
+    )
+    print("| ranking | top-1 | top-3 | MRR |\n|---|---|---|---|")
+    for name in ["random order", *[n for n in names if n != "random order"]]:
+        ranks = [r["ranks"][name] for r in records]
+        top1 = 100 * statistics.fmean(r <= 1 for r in ranks)
+        top3 = 100 * statistics.fmean(r <= 3 for r in ranks)
+        mrr = statistics.fmean(1 / r for r in ranks)
+        print(f"| {name} | {top1:.1f}% | {top3:.1f}% | {mrr:.3f} |")
+    causal = sum(r["causal_s"] for r in records)
+    two = sum(r["two_sided_s"] for r in records)
+    lines = sum(r["two_sided_lines"] for r in records)
+    print(
+        f"\ncost: causal {causal / len(records):.2f} s per function;"
+        f" two-sided {two / lines:.2f} s per confirmed line ({lines} lines)"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--summary":
+        summarize(
+            Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).parent / "results.jsonl"
+        )
+    else:
+        main()

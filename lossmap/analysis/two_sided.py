@@ -1,0 +1,197 @@
+"""Two-sided surprise: re-score a line as the middle of a fill-in-the-middle prompt.
+
+A causal model sees only the code before a token; a bug is often given away by the code
+after it. For each line to confirm, the prompt is
+
+    <fim_prefix> tokens before the line <fim_suffix> tokens after it <fim_middle> the line
+
+and the line's own tokens are scored in the middle. The prompt reuses the file's causal
+tokens (line starts are token boundaries), so every two-sided number belongs to the same
+token as its causal twin. Lines are taken in file order and share one KV cache holding
+``<fim_prefix>`` + the code before the current line: moving to the next line appends the
+tokens in between, and each line pays only for its suffix, the markers and itself.
+
+Line verdict when confirmed (measured on planted bugs, see ``benchmarks/bugloc``): for each
+code token the smaller of its causal and two-sided margins, the max over the line. A token
+must be unexpected both from the code before it and from the code around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .model_loading import LoadedModel
+from .scoring import token_stats
+from .syntax import CODE
+
+ProgressFn = Callable[[str, float, float | None], None]
+
+#: (prefix, suffix, middle) marker spellings, PSM order, by model family.
+_FIM_MARKERS = (
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # Qwen2.5-Coder
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder
+    ("<fim-prefix>", "<fim-suffix>", "<fim-middle>"),  # SantaCoder
+    ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),  # DeepSeek-Coder
+    ("▁<PRE>", "▁<SUF>", "▁<MID>"),  # CodeLlama
+)
+#: Tokens of code after the line that the model sees (more costs more per line).
+DEFAULT_SUFFIX_TOKENS = 128
+#: The cached prefix is rebuilt from a later start once it grows past this many tokens.
+DEFAULT_MAX_PREFIX = 2048
+#: Longest greedy suggestion, tokens.
+DEFAULT_SUGGESTION_TOKENS = 24
+
+
+@dataclass(frozen=True)
+class FimFormat:
+    """Token ids of a model's fill-in-the-middle markers."""
+
+    prefix: int
+    suffix: int
+    middle: int
+    spelling: tuple[str, str, str]
+
+
+def fim_format(tokenizer) -> FimFormat | None:
+    """The FIM markers of ``tokenizer``, or None when the model has no FIM training."""
+    vocab = tokenizer.get_vocab()
+    for spelling in _FIM_MARKERS:
+        if all(s in vocab for s in spelling):
+            return FimFormat(*(vocab[s] for s in spelling), spelling=spelling)
+    return None
+
+
+@dataclass(frozen=True)
+class TwoSidedToken:
+    surprise: float
+    code_margin: float
+    expected: str | None  # the model's first choice between the code before and after
+
+
+@dataclass(frozen=True)
+class TwoSidedLine:
+    """One confirmed line. ``line`` is 1-based; numbers are bits."""
+
+    line: int
+    tokens: dict[int, TwoSidedToken]  # causal token index -> its two-sided numbers
+    two_sided: float | None  # max two-sided margin over the line's code tokens
+    combined: float | None  # max over code tokens of min(causal margin, two-sided margin)
+    worst_token: int | None  # the token that gave ``combined``
+    suggestion: str | None  # what the model would write on this line (greedy middle)
+
+
+def _crop_to(cache, length: int) -> None:
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)  # transformers 5: a negative count of tokens to drop
+
+
+@torch.inference_mode()
+def confirm_lines(
+    loaded: LoadedModel,
+    analysis,
+    lines: list[int],
+    suffix_tokens: int = DEFAULT_SUFFIX_TOKENS,
+    max_prefix: int = DEFAULT_MAX_PREFIX,
+    suggest: bool = True,
+    progress: ProgressFn | None = None,
+) -> dict[int, TwoSidedLine]:
+    """Two-sided numbers for the given 1-based ``lines`` of a FileAnalysis.
+
+    Returns {} when the model has no FIM markers (callers keep the causal verdicts).
+    """
+    from transformers import DynamicCache
+
+    fim = fim_format(loaded.tokenizer)
+    if fim is None or not lines:
+        return {}
+    tokens, syntax = analysis.tokens, analysis.syntax
+    ids = [t.token_id for t in tokens]
+    by_line = {ln.line: ln for ln in analysis.lines}
+    todo = sorted(
+        (min(by_line[n].token_indices), max(by_line[n].token_indices) + 1, n)
+        for n in set(lines)
+        if n in by_line and by_line[n].token_indices
+    )
+    base = loaded.model.base_model
+    dev = loaded.device
+    cache = None
+    start = cached_to = 0  # the cache holds <fim_prefix> + ids[start:cached_to]
+    results: dict[int, TwoSidedLine] = {}
+    for done, (a, b, line) in enumerate(todo):
+        if cache is None or a - start > max_prefix:
+            cache, start, cached_to = DynamicCache(), max(0, a - max_prefix // 2), None
+            first = [fim.prefix, *ids[start:a]]
+            base(input_ids=torch.tensor([first], device=dev), past_key_values=cache, use_cache=True)
+            cached_to = a
+        elif a > cached_to:
+            more = torch.tensor([ids[cached_to:a]], device=dev)
+            base(input_ids=more, past_key_values=cache, use_cache=True)
+            cached_to = a
+        prefix_len = cache.get_seq_length()
+        suffix = ids[b : b + suffix_tokens]
+        prompt = [fim.suffix, *suffix, fim.middle, *ids[a:b]]
+        hidden = base(
+            input_ids=torch.tensor([prompt], device=dev), past_key_values=cache, use_cache=True
+        ).last_hidden_state[0]
+        mid = 1 + len(suffix)  # position of <fim_middle>: it predicts ids[a]
+        pos = torch.arange(mid, mid + (b - a), device=dev)
+        stats = token_stats(loaded, hidden[pos], torch.tensor(ids[a:b], device=dev), top_k=1)
+        per_token = {}
+        for i, (surprise, _r, _h, _cs, margin, _tp, top_ids) in zip(
+            range(a, b), stats, strict=True
+        ):
+            expected = None
+            if top_ids and top_ids[0] != ids[i]:
+                expected = loaded.tokenizer.decode([top_ids[0]])
+            per_token[i] = TwoSidedToken(surprise, margin, expected)
+        suggestion = None
+        if suggest:
+            _crop_to(cache, prefix_len + mid + 1)
+            suggestion = _greedy_middle(loaded, cache, hidden[mid], fim)
+        _crop_to(cache, prefix_len)
+        results[line] = _summarize(line, per_token, tokens, syntax, suggestion)
+        if progress:
+            progress("two-sided scoring", done + 1, len(todo))
+    return results
+
+
+def _summarize(line, per_token, tokens, syntax, suggestion) -> TwoSidedLine:
+    code = [i for i in per_token if syntax[i].kind == CODE and tokens[i].code_margin is not None]
+    if not code:
+        return TwoSidedLine(line, per_token, None, None, None, suggestion)
+    combined = {i: min(tokens[i].code_margin, per_token[i].code_margin) for i in code}
+    worst = max(code, key=lambda i: combined[i])
+    return TwoSidedLine(
+        line=line,
+        tokens=per_token,
+        two_sided=max(per_token[i].code_margin for i in code),
+        combined=combined[worst],
+        worst_token=worst,
+        suggestion=suggestion,
+    )
+
+
+def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat) -> str:
+    """Up to one line of what the model would put between prefix and suffix."""
+    from .scoring import _head
+
+    base = loaded.model.base_model
+    stop = set(loaded.tokenizer.all_special_ids) | {fim.prefix, fim.suffix, fim.middle}
+    out: list[int] = []
+    logits = _head(loaded, hidden_at_middle[None])[0]
+    for _ in range(DEFAULT_SUGGESTION_TOKENS):
+        token = int(logits.argmax())
+        if token in stop:
+            break
+        out.append(token)
+        if "\n" in loaded.tokenizer.decode([token]):
+            break
+        step = torch.tensor([[token]], device=loaded.device)
+        hidden = base(input_ids=step, past_key_values=cache, use_cache=True).last_hidden_state
+        logits = _head(loaded, hidden[0, -1:])[0]
+    text = loaded.tokenizer.decode(out)
+    return text.split("\n", 1)[0].rstrip()
