@@ -59,6 +59,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .analysis.levels import DEFAULT_DISPLAY_THRESHOLD as DEFAULT_THRESHOLD
+    from .analysis.two_sided import DEFAULT_CONFIRM
 
     parser = argparse.ArgumentParser(
         prog="lossmap", description="Where a code language model is surprised by your code."
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=_int_in(0), default=5, metavar="N", help="most surprising lines (5)"
     )
     scan.add_argument("--json", action="store_true", help="emit the versioned JSON document")
+    scan.add_argument(
+        "--confirm",
+        type=_int_in(0),
+        default=DEFAULT_CONFIRM,
+        metavar="K",
+        help=f"re-score the K most suspicious lines two-sided ({DEFAULT_CONFIRM}; 0: causal only)",
+    )
     scan.add_argument("--lang", default=None, metavar="L", help="language id (default: from ext)")
     scan.add_argument(
         "--threshold",
@@ -156,6 +164,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 top_k=args.top_k,
                 window=args.window,
                 progress=progress,
+                confirm=args.confirm,
             )
         if args.json:
             analyses.append(analysis)

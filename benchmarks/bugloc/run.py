@@ -25,10 +25,8 @@ from mutants import make_mutants  # noqa: E402
 
 from lossmap.analysis import analyze_text, load_model  # noqa: E402
 from lossmap.analysis.syntax import CODE, LAYOUT  # noqa: E402
+from lossmap.analysis.two_sided import DEFAULT_CONFIRM as SHIPPED_K  # noqa: E402
 from lossmap.analysis.two_sided import confirm_lines  # noqa: E402
-
-#: Lines the shipped ranking confirms two-sided (the causal top K).
-SHIPPED_K = 8
 
 
 def _max(values):

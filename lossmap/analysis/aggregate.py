@@ -106,9 +106,24 @@ def summarize_lines(
     return lines
 
 
-def rank_lines(lines: list[LineSummary], top: int | None = None) -> list[LineSummary]:
-    """Lines with a verdict, most surprising first."""
-    ranked = sorted((ln for ln in lines if ln.verdict is not None), key=lambda ln: -ln.verdict)
+def rank_lines(
+    lines: list[LineSummary], top: int | None = None, confirmed: dict | None = None
+) -> list[LineSummary]:
+    """Lines with a verdict, most surprising first.
+
+    Lines confirmed two-sided (``confirmed``: line -> TwoSidedLine) come first, ordered by
+    their combined margin; the rest follow in causal order. Confirmation is run on the causal
+    top lines, so the lines after them were less suspicious causally to begin with.
+    """
+    confirmed = confirmed or {}
+
+    def key(ln: LineSummary) -> tuple[int, float]:
+        ts = confirmed.get(ln.line)
+        if ts is not None and ts.combined is not None:
+            return (0, -ts.combined)
+        return (1, -ln.verdict)
+
+    ranked = sorted((ln for ln in lines if ln.verdict is not None), key=key)
     return ranked if top is None else ranked[:top]
 
 

@@ -15,6 +15,7 @@ from .languages import language_for
 from .model_loading import LoadedModel
 from .scoring import ProgressFn, ScoredText, TokenScore, score_text
 from .syntax import TokenSyntax, align, parse
+from .two_sided import TwoSidedLine, confirm_lines, fim_format, lines_to_confirm
 
 
 @dataclass
@@ -28,13 +29,19 @@ class FileAnalysis:
     lines: list[LineSummary]
     definitions: list[DefinitionSummary]
     notes: list[str] = field(default_factory=list)
+    #: Lines confirmed with two-sided (fill-in-the-middle) scoring: line -> TwoSidedLine.
+    two_sided: dict[int, TwoSidedLine] = field(default_factory=dict)
 
     @property
     def tokens(self) -> list[TokenScore]:
         return self.scored.tokens
 
     def top_lines(self, n: int | None = None) -> list[LineSummary]:
-        """The ``n`` most surprising lines by verdict (see :mod:`aggregate`)."""
+        """The ``n`` most surprising lines: confirmed two-sided lines first, then causal."""
+        return rank_lines(self.lines, n, self.two_sided)
+
+    def causal_top_lines(self, n: int | None = None) -> list[LineSummary]:
+        """The ``n`` most surprising lines by the causal verdict alone."""
         return rank_lines(self.lines, n)
 
 
@@ -47,8 +54,12 @@ def analyze_text(
     window: int | None = None,
     min_context: int | None = None,
     progress: ProgressFn | None = None,
+    confirm: int = 0,
 ) -> FileAnalysis:
-    """Score ``text`` and align it to the grammar of ``language`` (or of ``name``'s extension)."""
+    """Score ``text`` and align it to the grammar of ``language`` (or of ``name``'s extension).
+
+    ``confirm``: re-score the causal top ``confirm`` lines two-sided (see :mod:`two_sided`).
+    """
     notes = []
     lang = language_for(name, language)
     if language and lang is None:
@@ -57,7 +68,7 @@ def analyze_text(
     parsed = parse(text, lang)
     spans = [(t.start, t.end) for t in scored.tokens]
     syntax = align(text, spans, parsed)
-    return FileAnalysis(
+    analysis = FileAnalysis(
         name=name,
         language=lang if parsed is not None else None,
         scored=scored,
@@ -65,4 +76,34 @@ def analyze_text(
         lines=summarize_lines(text, scored.tokens, syntax),
         definitions=summarize_definitions(text, scored.tokens, parsed),
         notes=notes,
+    )
+    if confirm > 0:
+        confirm_two_sided(loaded, analysis, confirm, progress=progress)
+    return analysis
+
+
+#: Lines below this combined margin (bits) get no "the model would write" suggestion.
+SUGGEST_MIN_BITS = 2.0
+
+
+def confirm_two_sided(
+    loaded: LoadedModel,
+    analysis: FileAnalysis,
+    k: int,
+    extra_lines: tuple[int, ...] = (),
+    progress: ProgressFn | None = None,
+    suggest: bool = True,
+) -> None:
+    """Confirm the causal top ``k`` lines (and ``extra_lines``) two-sided, in place.
+
+    ``suggest``: decode what the model would write on lines that look wrong.
+    """
+    if fim_format(loaded.tokenizer) is None:
+        note = f"model '{loaded.name}' has no fill-in-the-middle tokens: verdicts are causal only"
+        if note not in analysis.notes:
+            analysis.notes.append(note)
+        return
+    lines = lines_to_confirm(analysis, k, extra_lines)
+    analysis.two_sided = confirm_lines(
+        loaded, analysis, lines, progress=progress, suggest=suggest, suggest_min=SUGGEST_MIN_BITS
     )

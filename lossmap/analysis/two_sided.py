@@ -41,6 +41,8 @@ _FIM_MARKERS = (
 DEFAULT_SUFFIX_TOKENS = 128
 #: The cached prefix is rebuilt from a later start once it grows past this many tokens.
 DEFAULT_MAX_PREFIX = 2048
+#: Lines confirmed by default: the causal top K (measured in benchmarks/bugloc).
+DEFAULT_CONFIRM = 8
 #: Longest greedy suggestion, tokens.
 DEFAULT_SUGGESTION_TOKENS = 24
 
@@ -98,10 +100,13 @@ def confirm_lines(
     max_prefix: int = DEFAULT_MAX_PREFIX,
     suggest: bool = True,
     progress: ProgressFn | None = None,
+    suggest_min: float = 0.0,
 ) -> dict[int, TwoSidedLine]:
     """Two-sided numbers for the given 1-based ``lines`` of a FileAnalysis.
 
-    Returns {} when the model has no FIM markers (callers keep the causal verdicts).
+    ``suggest``: also decode what the model would write on lines whose combined margin
+    reaches ``suggest_min`` bits (about a second per line on a CPU). Returns {} when the
+    model has no FIM markers (callers keep the causal verdicts).
     """
     from transformers import DynamicCache
 
@@ -148,12 +153,13 @@ def confirm_lines(
             if top_ids and top_ids[0] != ids[i]:
                 expected = loaded.tokenizer.decode([top_ids[0]])
             per_token[i] = TwoSidedToken(surprise, margin, expected)
-        suggestion = None
-        if suggest:
+        summary = _summarize(line, per_token, tokens, syntax, None)
+        if suggest and summary.combined is not None and summary.combined >= suggest_min:
             _crop_to(cache, prefix_len + mid + 1)
             suggestion = _greedy_middle(loaded, cache, hidden[mid], fim)
+            summary = _summarize(line, per_token, tokens, syntax, suggestion)
         _crop_to(cache, prefix_len)
-        results[line] = _summarize(line, per_token, tokens, syntax, suggestion)
+        results[line] = summary
         if progress:
             progress("two-sided scoring", done + 1, len(todo))
     return results
@@ -195,3 +201,10 @@ def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat)
         logits = _head(loaded, hidden[0, -1:])[0]
     text = loaded.tokenizer.decode(out)
     return text.split("\n", 1)[0].rstrip()
+
+
+def lines_to_confirm(analysis, k: int, extra: tuple[int, ...] = ()) -> list[int]:
+    """The causal top ``k`` lines plus ``extra`` lines (e.g. around the last edit)."""
+    top = [ln.line for ln in analysis.causal_top_lines(k)]
+    with_code = {ln.line for ln in analysis.lines if ln.verdict is not None}
+    return sorted(set(top) | (set(extra) & with_code))

@@ -28,13 +28,26 @@ def _unit(value: float | None, scale: float) -> float | None:
     return None if value is None else round(value * scale, 6)
 
 
+def _two_sided_line(ts, k: float) -> dict[str, Any] | None:
+    if ts is None:
+        return None
+    return {
+        "margin": _unit(ts.two_sided, k),
+        "combined": _unit(ts.combined, k),
+        "worst_token": ts.worst_token,
+        "suggestion": ts.suggestion,
+    }
+
+
 def file_document(analysis: FileAnalysis, unit: str = "bits") -> dict[str, Any]:
     """One file's entry of the document."""
     k = _NATS_PER_BIT if unit == "nats" else 1.0
     text = analysis.scored.text
     line_of = {i: ln.line for ln in analysis.lines for i in ln.token_indices}
     tokens = []
+    two_sided_tokens = {i: t for ts in analysis.two_sided.values() for i, t in ts.tokens.items()}
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
+        two = two_sided_tokens.get(tok.index)
         tokens.append(
             {
                 "index": tok.index,
@@ -61,6 +74,9 @@ def file_document(analysis: FileAnalysis, unit: str = "bits") -> dict[str, Any]:
                     {"id": a.token_id, "text": a.text, "probability": a.probability}
                     for a in tok.alternatives
                 ],
+                "two_sided_surprise": _unit(two.surprise, k) if two else None,
+                "two_sided_margin": _unit(two.code_margin, k) if two else None,
+                "two_sided_expected": two.expected if two else None,
             }
         )
     scored = [t.surprise for t in analysis.tokens if t.surprise is not None]
@@ -87,6 +103,7 @@ def file_document(analysis: FileAnalysis, unit: str = "bits") -> dict[str, Any]:
                 "max_surprise": _unit(ln.max_surprise, k),
                 "verdict": _unit(ln.verdict, k),
                 "worst_token": ln.worst_token,
+                "two_sided": _two_sided_line(analysis.two_sided.get(ln.line), k),
             }
             for ln in analysis.lines
         ],

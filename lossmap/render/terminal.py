@@ -71,11 +71,16 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
     )
     table.add_column("line", justify="right", no_wrap=True)
     table.add_column(f"margin ({unit})", justify="right", no_wrap=True)
+    table.add_column("two-sided", justify="right", no_wrap=True)
     table.add_column("written → expected", overflow="fold")
     table.add_column("code", overflow="ellipsis", no_wrap=True, ratio=1)
     text = analysis.scored.text
     for ln in analysis.top_lines(top):
-        tok = analysis.tokens[ln.worst_token]
+        confirmed = analysis.two_sided.get(ln.line)
+        worst = ln.worst_token
+        if confirmed is not None and confirmed.worst_token is not None:
+            worst = confirmed.worst_token
+        tok = analysis.tokens[worst]
         best = tok.alternatives[0] if tok.alternatives else None
         written = f"`{_show(tok.text)}` (p={tok.probability:.2g})"
         if best is None:
@@ -84,9 +89,18 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
             change = f"{written}, the model's first choice"
         else:
             change = f"{written} → `{_show(best.text)}` (p={best.probability:.2g})"
+        two_sided = "—"
+        if confirmed is not None and confirmed.combined is not None:
+            two_sided = f"{confirmed.combined * scale:.1f}"
+            if (
+                confirmed.suggestion
+                and confirmed.suggestion.strip() != text[ln.start : ln.end].strip()
+            ):
+                change += f"; would write `{confirmed.suggestion.strip()}`"
         table.add_row(
             str(ln.line),
             f"{ln.verdict * scale:.1f}",
+            two_sided,
             Text(_printable(change)),
             Text(_printable(text[ln.start : ln.end].strip())),
         )

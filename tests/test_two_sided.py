@@ -1,0 +1,103 @@
+"""Two-sided (fill-in-the-middle) confirmation of suspicious lines."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lossmap.analysis import analyze_text
+from lossmap.analysis.analyze import confirm_two_sided
+from lossmap.analysis.two_sided import DEFAULT_CONFIRM, confirm_lines, fim_format
+
+# Five small functions, one planted single-token bug each (1-based bug line).
+CASES = {
+    "wrong comparison": (
+        "def clamp_all(values, low, high):\n    out = []\n    for v in values:\n"
+        "        if v > low:\n            out.append(low)\n        elif v > high:\n"
+        "            out.append(high)\n        else:\n            out.append(v)\n    return out\n",
+        4,
+    ),
+    "wrong variable returned": (
+        "def find_max(items):\n    best = items[0]\n    for item in items[1:]:\n"
+        "        if item > best:\n            best = item\n    return item\n",
+        6,
+    ),
+    "mid + 1 for mid - 1": (
+        "def binary_search(arr, target):\n    lo, hi = 0, len(arr) - 1\n    while lo <= hi:\n"
+        "        mid = (lo + hi) // 2\n        if arr[mid] == target:\n            return mid\n"
+        "        if arr[mid] < target:\n            lo = mid + 1\n        else:\n"
+        "            hi = mid + 1\n    return -1\n",
+        10,
+    ),
+    "flipped loop bound": (
+        "def count_positive(xs):\n    n = 0\n    i = 0\n    while i > len(xs):\n"
+        "        if xs[i] > 0:\n            n += 1\n        i += 1\n    return n\n",
+        4,
+    ),
+    "wrong attribute": (
+        "import os\n\n\ndef file_size(path):\n    if not os.path.exists(path):\n"
+        "        return 0\n    return os.path.getsize(path)\n\n\ndef dir_exists(path):\n"
+        "    return os.path.isfile(path)\n",
+        11,
+    ),
+}
+
+
+def rank_in_function(analysis, ranked, bug_line):
+    (fn,) = [d for d in analysis.definitions if d.start_line <= bug_line <= d.end_line]
+    lines = [ln.line for ln in ranked if fn.start_line <= ln.line <= fn.end_line]
+    return lines.index(bug_line) + 1
+
+
+@pytest.mark.model
+def test_shared_kv_cache_gives_the_same_numbers_as_a_fresh_prompt(real_model):
+    source = CASES["wrong variable returned"][0]
+    analysis = analyze_text(real_model, source, "f.py")
+    results = confirm_lines(real_model, analysis, [2, 4, 6], suffix_tokens=16, suggest=False)
+    fim = fim_format(real_model.tokenizer)
+    ids = [t.token_id for t in analysis.tokens]
+    for line in (2, 4, 6):
+        summary = next(ln for ln in analysis.lines if ln.line == line)
+        a, b = min(summary.token_indices), max(summary.token_indices) + 1
+        prompt = [fim.prefix, *ids[:a], fim.suffix, *ids[b : b + 16], fim.middle, *ids[a:b]]
+        with torch.no_grad():
+            logits = real_model.model(torch.tensor([prompt])).logits[0].float()
+        logp = torch.log_softmax(logits, -1)
+        first = len(prompt) - (b - a) - 1  # the <fim_middle> position predicts ids[a]
+        for j, i in enumerate(range(a, b)):
+            direct = -logp[first + j, ids[i]].item() / math.log(2)
+            assert abs(results[line].tokens[i].surprise - direct) < 1e-3
+
+
+@pytest.mark.model
+def test_two_sided_confirmation_ranks_planted_bugs_higher(real_model):
+    causal_top1 = shipped_top1 = 0
+    for name, (source, bug) in CASES.items():
+        analysis = analyze_text(real_model, source, "case.py")
+        causal = rank_in_function(analysis, analysis.causal_top_lines(), bug)
+        confirm_two_sided(real_model, analysis, DEFAULT_CONFIRM, suggest=False)
+        shipped = rank_in_function(analysis, analysis.top_lines(), bug)
+        assert shipped <= 3, (name, causal, shipped)
+        causal_top1 += causal == 1
+        shipped_top1 += shipped == 1
+    assert shipped_top1 >= causal_top1 + 2, (causal_top1, shipped_top1)
+
+
+@pytest.mark.model
+def test_confirmed_line_says_what_the_model_would_write(real_model):
+    source, bug = CASES["wrong variable returned"]
+    analysis = analyze_text(real_model, source, "f.py", confirm=3)
+    confirmed = analysis.two_sided[bug]
+    assert confirmed.suggestion.strip() == "return best"
+    assert analysis.tokens[confirmed.worst_token].text == " item"
+    assert analysis.top_lines(1)[0].line == bug
+
+
+def test_models_without_fim_fall_back_to_causal_with_a_note(tiny):
+    source = CASES["wrong variable returned"][0]
+    analysis = analyze_text(tiny, source, "f.py", confirm=3)
+    assert analysis.two_sided == {}
+    assert any("no fill-in-the-middle tokens" in n for n in analysis.notes)
+    assert analysis.top_lines() == analysis.causal_top_lines()
