@@ -31,10 +31,15 @@ async def start(client: LanguageClient, kind: str, options: dict) -> None:
     """Initialize with a real client's capabilities and record scoresReady notifications."""
     client.scores_ready = []  # type: ignore[attr-defined]
     client.token_refreshes = 0  # type: ignore[attr-defined]
+    client.two_sided_ready = []  # type: ignore[attr-defined]
 
     @client.feature(SCORES_READY)
     def _ready(ls, params):
         client.scores_ready.append(params)
+
+    @client.feature("lossmap/twoSidedReady")
+    def _two_sided(ls, params):
+        client.two_sided_ready.append(params)
 
     # Requests real editors answer and pytest-lsp's client does not.
     @client.feature(types.WORKSPACE_SEMANTIC_TOKENS_REFRESH)

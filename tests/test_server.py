@@ -15,6 +15,7 @@ from pytest_lsp import LanguageClient
 from conftest import REPO
 from lsp_helpers import (
     SERVER,
+    _get,
     decode_tokens,
     open_doc,
     ready_versions,
@@ -25,7 +26,8 @@ from lsp_helpers import (
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
-OPTIONS = {"model": "default", "device": "cpu", "debounceMs": 50}
+# Two lines confirmed two-sided per re-score keeps the background work small in tests.
+OPTIONS = {"model": "default", "device": "cpu", "debounceMs": 50, "confirmLines": 2}
 EXAMPLE = (REPO / "examples" / "planted_bug.py").read_text()
 BUG_LINE = 15  # 0-based: `    return item` where `return best` was meant
 NON_ASCII = 'def grüße(名前):\n    s = "😀 中文"; t = 名前 + s\n    return t\n'
@@ -93,6 +95,28 @@ async def test_vscode_pull_diagnostic_tokens_and_hover_find_the_planted_bug(vsco
     text = hover.contents.value
     assert "` item`" in text and "` best`" in text and "rank" in text and "entropy" in text
     assert "return_statement" in text and "find_max" in text
+
+
+async def test_background_two_sided_confirmation_updates_the_diagnostic(neovim):
+    uri = await open_and_wait(neovim, "confirm_nvim.py", EXAMPLE)
+    await wait_for(
+        lambda: any(_get(p, "uri") == uri for p in neovim.two_sided_ready),
+        what="two-sided confirmation",
+    )
+    await wait_for(
+        lambda: any("confirmed two-sided" in d.message for d in neovim.diagnostics.get(uri, [])),
+        what="a confirmed diagnostic",
+    )
+    (bug,) = [d for d in neovim.diagnostics[uri] if d.range.start.line == BUG_LINE]
+    assert "confirmed two-sided" in bug.message
+    assert "the model would write `return best`" in bug.message
+    hover = await neovim.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=BUG_LINE, character=12),
+        )
+    )
+    assert "two-sided (with the code after it)" in hover.contents.value
 
 
 async def test_neovim_gets_pushed_diagnostics_and_highlights(neovim):

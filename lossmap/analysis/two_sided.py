@@ -101,11 +101,13 @@ def confirm_lines(
     suggest: bool = True,
     progress: ProgressFn | None = None,
     suggest_min: float = 0.0,
+    keep_going: Callable[[], bool] | None = None,
 ) -> dict[int, TwoSidedLine]:
     """Two-sided numbers for the given 1-based ``lines`` of a FileAnalysis.
 
     ``suggest``: also decode what the model would write on lines whose combined margin
-    reaches ``suggest_min`` bits (about a second per line on a CPU). Returns {} when the
+    reaches ``suggest_min`` bits (about a second per line on a CPU). ``keep_going`` is asked
+    before each line; when it says no, the lines done so far are returned. Returns {} when the
     model has no FIM markers (callers keep the causal verdicts).
     """
     from transformers import DynamicCache
@@ -127,6 +129,8 @@ def confirm_lines(
     start = cached_to = 0  # the cache holds <fim_prefix> + ids[start:cached_to]
     results: dict[int, TwoSidedLine] = {}
     for done, (a, b, line) in enumerate(todo):
+        if keep_going is not None and not keep_going():
+            break
         if cache is None or a - start > max_prefix:
             cache, start, cached_to = DynamicCache(), max(0, a - max_prefix // 2), None
             first = [fim.prefix, *ids[start:a]]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..analysis.levels import DEFAULT_DISPLAY_THRESHOLD
+from ..analysis.two_sided import DEFAULT_CONFIRM
 
 SEVERITIES = ("error", "warning", "information", "hint")
 
@@ -34,6 +35,11 @@ class ServerConfig:
     #: LSP language ids to score; empty means every language.
     languages: tuple[str, ...] = field(default_factory=tuple)
     top_k: int = 5
+    #: After each re-score, confirm this many of the most suspicious lines two-sided
+    #: (fill-in-the-middle), plus the lines around the last edit; 0 turns it off.
+    confirm_lines: int = DEFAULT_CONFIRM
+    #: Lines above and below the last edit that are confirmed too.
+    confirm_around_edit: int = 1
 
 
 _CAMEL = {
@@ -48,6 +54,8 @@ _CAMEL = {
     "maxFileBytes": "max_file_bytes",
     "languages": "languages",
     "topK": "top_k",
+    "confirmLines": "confirm_lines",
+    "confirmAroundEdit": "confirm_around_edit",
 }
 
 
@@ -61,7 +69,14 @@ def _check(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError("must be a number of bits >= 0")
         return float(value)
-    if name in ("max_diagnostics", "debounce_ms", "max_file_bytes", "top_k"):
+    if name in (
+        "max_diagnostics",
+        "debounce_ms",
+        "max_file_bytes",
+        "top_k",
+        "confirm_lines",
+        "confirm_around_edit",
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("must be an integer >= 0")
         return value

@@ -131,32 +131,51 @@ def _expected(tok: TokenScore) -> str:
 def diagnostics(
     analysis: FileAnalysis, mapper: PositionMapper, config: ServerConfig
 ) -> list[types.Diagnostic]:
-    """ "Model is confused here": spans of adjacent surprising code tokens, worst first."""
-    hits = []
+    """ "Model is confused here": spans of adjacent surprising code tokens, worst first.
+
+    On lines confirmed two-sided a token counts with the smaller of its causal and two-sided
+    margins (it must look wrong from the code before it *and* from the code around it);
+    elsewhere with its causal margin, and the message says so.
+    """
+    line_of = {i: ln.line for ln in analysis.lines for i in ln.token_indices}
+    two_sided = {i: t for ts in analysis.two_sided.values() for i, t in ts.tokens.items()}
+    hits: list[tuple[int, float]] = []
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         if syn.kind != CODE or tok.code_margin is None:
             continue
-        if tok.code_margin < config.diagnostic_threshold:
-            continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue
-        hits.append(tok.index)
-    spans: list[list[int]] = []
-    for i in hits:
-        if spans and spans[-1][-1] == i - 1:
-            spans[-1].append(i)
+        confirmed = line_of.get(tok.index) in analysis.two_sided
+        score = tok.code_margin
+        if confirmed and tok.index in two_sided:
+            score = min(score, two_sided[tok.index].code_margin)
+        if score >= config.diagnostic_threshold:
+            hits.append((tok.index, score))
+    spans: list[list[tuple[int, float]]] = []
+    for hit in hits:
+        if spans and spans[-1][-1][0] == hit[0] - 1:
+            spans[-1].append(hit)
         else:
-            spans.append([i])
+            spans.append([hit])
     found = []
     for span in spans:
-        toks = [analysis.tokens[i] for i in span]
-        worst = max(toks, key=lambda t: t.code_margin)
-        start, end = _core(toks[0])[0], _core(toks[-1])[1]
+        worst_index, score = max(span, key=lambda h: h[1])
+        worst = analysis.tokens[worst_index]
+        start = _core(analysis.tokens[span[0][0]])[0]
+        end = _core(analysis.tokens[span[-1][0]])[1]
         message = (
             f"model is confused here: `{_short(worst.text)}` costs"
             f" {worst.surprise:.1f} bits (p={worst.probability:.2g}); {_expected(worst)}"
         )
-        found.append((worst.code_margin, start, end, message, worst))
+        confirmed = analysis.two_sided.get(line_of.get(worst_index))
+        if confirmed is not None and worst_index in confirmed.tokens:
+            two = confirmed.tokens[worst_index]
+            message += f"; confirmed two-sided: {two.code_margin:.1f} bits with the code after it"
+            if confirmed.suggestion:
+                message += f"; the model would write `{_show(confirmed.suggestion.strip())}`"
+        else:
+            message += " (causal only)"
+        found.append((score, start, end, message, worst_index, confirmed is not None))
     found.sort(key=lambda f: -f[0])
     return [
         types.Diagnostic(
@@ -165,9 +184,9 @@ def diagnostics(
             severity=_SEVERITY[config.diagnostic_severity],
             source=SOURCE,
             code=DIAGNOSTIC_CODE,
-            data={"margin": round(margin, 3), "token": worst.index},
+            data={"margin": round(score, 3), "token": index, "twoSided": two_sided_ok},
         )
-        for margin, start, end, message, worst in found[: config.max_diagnostics]
+        for score, start, end, message, index, two_sided_ok in found[: config.max_diagnostics]
     ]
 
 
@@ -200,6 +219,13 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
         out.append(f"\n{path}")
     else:
         out.append(f"\n{syn.kind} (no syntax tree for this language)")
+    two = next((ts.tokens[index] for ts in analysis.two_sided.values() if index in ts.tokens), None)
+    if two is not None:
+        expected = f"; it expected `{_show(two.expected)}`" if two.expected else ""
+        out.append(
+            f"\ntwo-sided (with the code after it): surprise {two.surprise:.2f} bits"
+            f" · margin {two.code_margin:.2f} bits{expected}"
+        )
     if tok.alternatives:
         out.append("\n| model expected | p |\n|---|---|")
         for alt in tok.alternatives:

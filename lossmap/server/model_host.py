@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis import FileAnalysis, LoadedModel, analyze_text, load_model
+from ..analysis.analyze import SUGGEST_MIN_BITS
 from ..analysis.errors import LossmapError
+from ..analysis.two_sided import confirm_lines
 
 ProgressFn = Callable[[str, float, float | None], None]
 
@@ -30,8 +32,13 @@ class ScoringJob:
     language: str | None
     priority: float  # larger runs first: the time of the last edit
     is_current: Callable[[], bool]  # False once a newer version exists: the job is dropped
-    on_done: Callable[[FileAnalysis | None, str | None], None]  # (analysis, error)
+    on_done: Callable[[Any, str | None], None]  # (result, error)
     top_k: int = 5
+    #: "score": a causal FileAnalysis of ``text``; "confirm": two-sided numbers for
+    #: ``lines`` of the finished ``analysis`` (a dict line -> TwoSidedLine).
+    kind: str = "score"
+    analysis: FileAnalysis | None = None
+    lines: tuple[int, ...] = ()
 
 
 @dataclass
@@ -113,10 +120,20 @@ class ModelHost:
                 continue
             loaded = self.loaded
             try:
-                analysis = analyze_text(
-                    loaded, job.text, name=job.name, language=job.language, top_k=job.top_k
-                )
-                result: tuple[Any, str | None] = (analysis, None)
+                if job.kind == "confirm":
+                    value: Any = confirm_lines(
+                        loaded,
+                        job.analysis,
+                        list(job.lines),
+                        suggest_min=SUGGEST_MIN_BITS,
+                        # Yield to an edit: a newer version makes these lines moot.
+                        keep_going=lambda job=job: job.is_current() and not self.pending(job.uri),
+                    )
+                else:
+                    value = analyze_text(
+                        loaded, job.text, name=job.name, language=job.language, top_k=job.top_k
+                    )
+                result: tuple[Any, str | None] = (value, None)
             except Exception as err:  # keep serving: report and move on
-                result = (None, f"scoring failed: {type(err).__name__}: {err}")
+                result = (None, f"{job.kind} failed: {type(err).__name__}: {err}")
             job.on_done(*result)

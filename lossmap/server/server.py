@@ -24,6 +24,7 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..analysis import FileAnalysis
 from ..analysis.languages import language_for
+from ..analysis.two_sided import fim_format, lines_to_confirm
 from . import features
 from .config import ServerConfig, merge_config
 from .model_host import ModelHost, ScoringJob
@@ -31,6 +32,7 @@ from .positions import PositionMapper
 from .text_shift import TextShift
 
 SCORES_READY = "lossmap/scoresReady"
+TWO_SIDED_READY = "lossmap/twoSidedReady"
 DOCUMENT_SCORES = "lossmap/documentScores"
 CMD_RESCORE = "lossmap.rescore"
 CMD_MOST_SURPRISING = "lossmap.mostSurprising"
@@ -70,6 +72,7 @@ class DocState:
     tokens_sent: tuple[str, list[int]] | None = None  # (resultId, data) for full/delta
     pull_id: str | None = None  # resultId of the last full pull-diagnostic report
     pull_version: tuple | None = None  # (document version, config) that report was made for
+    edit_lines: set[int] = field(default_factory=set)  # 1-based lines edited since scoring
 
 
 class LossmapServer(LanguageServer):
@@ -263,6 +266,62 @@ class LossmapServer(LanguageServer):
         state.result = DocResult(version, analysis, seconds)
         state.result.pieces = features.surprising_pieces(analysis, self.config.display_threshold)
         self._publish(uri)
+        self._confirm(uri)
+
+    def _confirm(self, uri: str) -> None:
+        """Queue two-sided confirmation of the latest result's suspicious lines."""
+        state = self.docs.get(uri)
+        cfg = self.config
+        if state is None or state.result is None or cfg.confirm_lines == 0:
+            return
+        if state.timer is not None or self.host.pending(uri):
+            return  # a newer version is on its way: confirm that one instead
+        loaded = self.host.loaded
+        if loaded is None or fim_format(loaded.tokenizer) is None:
+            self.tell_once(
+                uri,
+                f"model {cfg.model} has no fill-in-the-middle tokens: verdicts are causal only",
+                types.MessageType.Info,
+            )
+            return
+        result = state.result
+        around = cfg.confirm_around_edit
+        extra = {n + d for n in state.edit_lines for d in range(-around, around + 1)}
+        lines = lines_to_confirm(result.analysis, cfg.confirm_lines, tuple(sorted(extra)))
+        version, analysis = result.version, result.analysis
+        self.host.submit(
+            ScoringJob(
+                uri=uri,
+                version=version,
+                text="",
+                name=_name(uri),
+                language=None,
+                priority=state.last_edit,
+                is_current=lambda: self._current_version(uri) == version,
+                on_done=lambda value, error: self.loop.call_soon_threadsafe(
+                    self._on_confirmed, uri, version, analysis, value, error
+                ),
+                kind="confirm",
+                analysis=analysis,
+                lines=tuple(lines),
+            )
+        )
+
+    def _on_confirmed(self, uri: str, version: int, analysis, value, error: str | None) -> None:
+        state = self.docs.get(uri)
+        if state is None or state.result is None or state.result.analysis is not analysis:
+            return  # superseded by a newer result
+        if self._current_version(uri) != version:
+            return  # edited meanwhile: the confirmation may have stopped early
+        if error:
+            self.log(f"{_name(uri)}: {error}")
+            return
+        analysis.two_sided = value
+        state.edit_lines.clear()
+        self._publish(uri, new_scores=False)
+        self.protocol.notify(
+            TWO_SIDED_READY, {"uri": uri, "version": version, "lines": sorted(value)}
+        )
 
     def _publish(self, uri: str, new_scores: bool = True) -> None:
         """Tell the client that results for ``uri`` changed (``new_scores``: a fresh result)."""
@@ -425,7 +484,13 @@ def on_open(ls: LossmapServer, params: types.DidOpenTextDocumentParams) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def on_change(ls: LossmapServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.schedule(params.text_document.uri)
+    uri = params.text_document.uri
+    state = ls.docs.setdefault(uri, DocState())
+    for change in params.content_changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            first = change.range.start.line + 1  # lines to confirm two-sided next time
+            state.edit_lines.update(range(first, first + change.text.count("\n") + 1))
+    ls.schedule(uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
