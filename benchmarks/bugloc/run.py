@@ -76,6 +76,12 @@ def line_scores(analysis, two_sided) -> dict[str, dict[int, float | None]]:
         else:
             shipped[n] = causal[n]
     rules[f"shipped (causal top {SHIPPED_K} confirmed two-sided)"] = shipped
+    # The same, with confirmed lines ranked by the two-sided margin alone.
+    two = rules["two-sided margin max"]
+    rules[f"causal top {SHIPPED_K} ranked by two-sided margin"] = {
+        n: 1000.0 + two[n] if n in confirmed and two.get(n) is not None else causal[n]
+        for n in causal
+    }
     return rules
 
 
@@ -131,6 +137,7 @@ def main() -> None:
                 "causal_s": round(t1 - t0, 3),
                 "two_sided_s": round(t2 - t1, 3),
                 "ranks": ranks,
+                "scores": {name: {str(k): v for k, v in sc.items()} for name, sc in rules.items()},
                 "mutant": asdict(m),
             }
             f.write(json.dumps(record) + "\n")
@@ -146,18 +153,19 @@ def main() -> None:
 
 def summarize(path: Path) -> None:
     records = [json.loads(line) for line in path.read_text().splitlines() if line]
-    names = list(records[0]["ranks"])
+    names = list(dict.fromkeys(n for r in records for n in r["ranks"]))
     print(
         f"\n{len(records)} mutants, {statistics.fmean(r['lines'] for r in records):.1f} lines"
         " per function on average"
     )
     print("| ranking | top-1 | top-3 | MRR |\n|---|---|---|---|")
     for name in ["random order", *[n for n in names if n != "random order"]]:
-        ranks = [r["ranks"][name] for r in records]
+        ranks = [r["ranks"][name] for r in records if name in r["ranks"]]
         top1 = 100 * statistics.fmean(r <= 1 for r in ranks)
         top3 = 100 * statistics.fmean(r <= 3 for r in ranks)
         mrr = statistics.fmean(1 / r for r in ranks)
-        print(f"| {name} | {top1:.1f}% | {top3:.1f}% | {mrr:.3f} |")
+        subset = "" if len(ranks) == len(records) else f" (on {len(ranks)} mutants)"
+        print(f"| {name}{subset} | {top1:.1f}% | {top3:.1f}% | {mrr:.3f} |")
     causal = sum(r["causal_s"] for r in records)
     two = sum(r["two_sided_s"] for r in records)
     lines = sum(r["two_sided_lines"] for r in records)
