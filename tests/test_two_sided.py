@@ -69,6 +69,14 @@ def test_shared_kv_cache_gives_the_same_numbers_as_a_fresh_prompt(real_model):
         for j, i in enumerate(range(a, b)):
             direct = -logp[first + j, ids[i]].item() / math.log(2)
             assert abs(results[line].tokens[i].surprise - direct) < 1e-3
+    # The GPU way, whole prompts side by side with padding, gives the same numbers.
+    batched = confirm_lines(
+        real_model, analysis, [2, 4, 6], suffix_tokens=16, suggest=False, batch=3
+    )
+    for line in (2, 4, 6):
+        for i, tok in results[line].tokens.items():
+            assert abs(batched[line].tokens[i].surprise - tok.surprise) < 1e-3
+            assert abs(batched[line].tokens[i].code_margin - tok.code_margin) < 1e-3
 
 
 @pytest.mark.model
@@ -93,6 +101,8 @@ def test_confirmed_line_says_what_the_model_would_write(real_model):
     assert confirmed.suggestion.strip() == "return best"
     assert analysis.tokens[confirmed.worst_token].text == " item"
     assert analysis.top_lines(1)[0].line == bug
+    batched = confirm_lines(real_model, analysis, [2, bug], batch=2)
+    assert batched[bug].suggestion.strip() == "return best"
 
 
 def test_models_without_fim_fall_back_to_causal_with_a_note(tiny):
