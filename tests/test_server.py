@@ -119,6 +119,21 @@ async def test_background_two_sided_confirmation_updates_the_diagnostic(neovim):
     assert "two-sided (with the code after it)" in hover.contents.value
 
 
+async def test_pull_clients_get_the_confirmed_diagnostics_after_a_refresh(vscode):
+    uri = await open_and_wait(vscode, "confirm_vscode.py", EXAMPLE)
+    params = types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    first = await vscode.text_document_diagnostic_async(params)
+    await wait_for(
+        lambda: any(_get(p, "uri") == uri for p in vscode.two_sided_ready),
+        what="two-sided confirmation",
+    )
+    params.previous_result_id = first.result_id
+    after = await vscode.text_document_diagnostic_async(params)
+    assert after.kind == "full"
+    (bug,) = [d for d in after.items if d.range.start.line == BUG_LINE]
+    assert "confirmed two-sided" in bug.message and bug.data["twoSided"]
+
+
 async def test_neovim_gets_pushed_diagnostics_and_highlights(neovim):
     uri = await open_and_wait(neovim, "planted_nvim.py", EXAMPLE)
     await wait_for(lambda: uri in neovim.diagnostics, what="published diagnostics")

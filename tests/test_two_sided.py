@@ -111,3 +111,20 @@ def test_models_without_fim_fall_back_to_causal_with_a_note(tiny):
     assert analysis.two_sided == {}
     assert any("no fill-in-the-middle tokens" in n for n in analysis.notes)
     assert analysis.top_lines() == analysis.causal_top_lines()
+
+
+def test_only_confirmed_causal_top_lines_lead_the_ranking():
+    from lossmap.analysis.aggregate import LineSummary, rank_lines
+    from lossmap.analysis.two_sided import TwoSidedLine
+
+    def line(n, verdict):
+        return LineSummary(n, 0, 0, (n,), verdict, verdict, verdict, n)
+
+    lines = [line(1, 12.0), line(2, 9.0), line(3, 5.0), line(4, 0.5)]
+    confirmed = {
+        2: TwoSidedLine(2, {}, 8.0, 8.0, 2, None),  # in the causal top 2: leads
+        1: TwoSidedLine(1, {}, 1.0, 1.0, 1, None),  # in the top 2, but the code after agrees
+        4: TwoSidedLine(4, {}, 0.2, 0.2, 4, None),  # confirmed only because it was edited
+    }
+    ranked = [ln.line for ln in rank_lines(lines, confirmed=confirmed, confirm_k=2)]
+    assert ranked == [2, 1, 3, 4]

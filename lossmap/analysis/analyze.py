@@ -31,6 +31,8 @@ class FileAnalysis:
     notes: list[str] = field(default_factory=list)
     #: Lines confirmed with two-sided (fill-in-the-middle) scoring: line -> TwoSidedLine.
     two_sided: dict[int, TwoSidedLine] = field(default_factory=dict)
+    #: How many causal top lines the confirmation covered (they lead the ranking).
+    confirm_k: int = 0
 
     @property
     def tokens(self) -> list[TokenScore]:
@@ -38,7 +40,7 @@ class FileAnalysis:
 
     def top_lines(self, n: int | None = None) -> list[LineSummary]:
         """The ``n`` most surprising lines: confirmed two-sided lines first, then causal."""
-        return rank_lines(self.lines, n, self.two_sided)
+        return rank_lines(self.lines, n, self.two_sided, self.confirm_k)
 
     def causal_top_lines(self, n: int | None = None) -> list[LineSummary]:
         """The ``n`` most surprising lines by the causal verdict alone."""
@@ -104,6 +106,7 @@ def confirm_two_sided(
             analysis.notes.append(note)
         return
     lines = lines_to_confirm(analysis, k, extra_lines)
+    analysis.confirm_k = k
     analysis.two_sided = confirm_lines(
         loaded, analysis, lines, progress=progress, suggest=suggest, suggest_min=SUGGEST_MIN_BITS
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .model_loading import LoadedModel
-from .scoring import token_stats
+from .scoring import DEFAULT_CHUNK, token_stats
 from .syntax import CODE
 
 ProgressFn = Callable[[str, float, float | None], None]
@@ -43,6 +43,8 @@ DEFAULT_SUFFIX_TOKENS = 128
 DEFAULT_MAX_PREFIX = 2048
 #: Lines confirmed by default: the causal top K (measured in benchmarks/bugloc).
 DEFAULT_CONFIRM = 8
+#: Lines with more tokens than this are not confirmed.
+MAX_LINE_TOKENS = 256
 #: Lines per forward pass on CUDA (whole prompts side by side).
 DEFAULT_GPU_BATCH = 8
 #: Longest greedy suggestion, tokens.
@@ -127,6 +129,9 @@ def confirm_lines(
         for n in set(lines)
         if n in by_line and by_line[n].token_indices
     )
+    # A minified or data line can hold thousands of tokens: it would cost minutes and
+    # gigabytes, and a verdict on it says little. Such lines stay causal-only.
+    todo = [(a, b, n) for a, b, n in todo if b - a <= MAX_LINE_TOKENS]
     if batch is None:
         batch = DEFAULT_GPU_BATCH if loaded.device.type == "cuda" else 1
     args = (loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix)
@@ -134,6 +139,27 @@ def confirm_lines(
     if batch > 1:
         return _confirm_batched(*args, batch, *options)
     return _confirm_shared_cache(*args, *options)
+
+
+def _prefix_starts(todo: list[tuple[int, int, int]], max_prefix: int) -> list[int]:
+    """Where each line's prefix starts: the whole file until the prefix would pass
+    ``max_prefix`` tokens, then restarted half that far back (both paths use this)."""
+    starts, start = [], None
+    for a, _b, _line in todo:
+        if start is None or a - start > max_prefix:
+            start = max(0, a - max_prefix // 2)
+        starts.append(start)
+    return starts
+
+
+def _stats(loaded, hidden_rows: torch.Tensor, actual: torch.Tensor) -> list[tuple]:
+    """token_stats over at most DEFAULT_CHUNK rows at a time (bounded memory)."""
+    out: list[tuple] = []
+    for c in range(0, len(actual), DEFAULT_CHUNK):
+        out += token_stats(
+            loaded, hidden_rows[c : c + DEFAULT_CHUNK], actual[c : c + DEFAULT_CHUNK], 1
+        )
+    return out
 
 
 def _confirm_shared_cache(
@@ -148,11 +174,12 @@ def _confirm_shared_cache(
     cache = None
     start = cached_to = 0  # the cache holds <fim_prefix> + ids[start:cached_to]
     results: dict[int, TwoSidedLine] = {}
+    starts = _prefix_starts(todo, max_prefix)
     for done, (a, b, line) in enumerate(todo):
         if keep_going is not None and not keep_going():
             break
-        if cache is None or a - start > max_prefix:
-            cache, start, cached_to = DynamicCache(), max(0, a - max_prefix // 2), None
+        if cache is None or starts[done] != start:
+            cache, start = DynamicCache(), starts[done]
             first = [fim.prefix, *ids[start:a]]
             base(input_ids=torch.tensor([first], device=dev), past_key_values=cache, use_cache=True)
             cached_to = a
@@ -168,7 +195,7 @@ def _confirm_shared_cache(
         ).last_hidden_state[0]
         mid = 1 + len(suffix)  # position of <fim_middle>: it predicts ids[a]
         pos = torch.arange(mid, mid + (b - a), device=dev)
-        stats = token_stats(loaded, hidden[pos], torch.tensor(ids[a:b], device=dev), top_k=1)
+        stats = _stats(loaded, hidden[pos], torch.tensor(ids[a:b], device=dev))
         per_token = _per_token(loaded, ids, a, b, iter(stats))
         summary = _summarize(line, per_token, tokens, syntax, None)
         if suggest and summary.combined is not None and summary.combined >= suggest_min:
@@ -194,15 +221,16 @@ def _confirm_batched(
     dev = loaded.device
     pad = loaded.tokenizer.pad_token_id or 0
     results: dict[int, TwoSidedLine] = {}
+    starts = _prefix_starts(todo, max_prefix)
     for first in range(0, len(todo), batch):
         if keep_going is not None and not keep_going():
             break
         group = todo[first : first + batch]
         prompts, middles = [], []
-        for a, b, _line in group:
+        for (a, b, _line), start in zip(group, starts[first : first + batch], strict=True):
             head = [
                 fim.prefix,
-                *ids[max(0, a - max_prefix) : a],
+                *ids[start:a],
                 fim.suffix,
                 *ids[b : b + suffix_tokens],
             ]
@@ -216,7 +244,7 @@ def _confirm_batched(
         for k, (a, b, _line) in enumerate(group):
             rows += [hidden[k, middles[k] + j] for j in range(b - a)]
             actual += ids[a:b]
-        stats = iter(token_stats(loaded, torch.stack(rows), torch.tensor(actual, device=dev), 1))
+        stats = iter(_stats(loaded, torch.stack(rows), torch.tensor(actual, device=dev)))
         for k, (a, b, line) in enumerate(group):
             per_token = _per_token(loaded, ids, a, b, stats)
             summary = _summarize(line, per_token, tokens, syntax, None)

@@ -284,13 +284,19 @@ def most_surprising(analysis: FileAnalysis, mapper: PositionMapper, n: int) -> l
     """The ``n`` most surprising lines: the worst token's range and what was expected."""
     out = []
     for ln in analysis.top_lines(n):
-        tok = analysis.tokens[ln.worst_token]
+        confirmed = analysis.two_sided.get(ln.line)
+        worst = ln.worst_token
+        if confirmed is not None and confirmed.worst_token is not None:
+            worst = confirmed.worst_token
+        tok = analysis.tokens[worst]
         best = tok.alternatives[0] if tok.alternatives else None
         out.append(
             {
                 "line": ln.line,
                 "range": _core_range_json(tok, mapper),
                 "margin": ln.verdict,
+                "twoSided": confirmed.combined if confirmed is not None else None,
+                "suggestion": confirmed.suggestion if confirmed is not None else None,
                 "token": tok.text,
                 "surprise": tok.surprise,
                 "expected": best.text if best else None,

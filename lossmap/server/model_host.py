@@ -39,6 +39,8 @@ class ScoringJob:
     kind: str = "score"
     analysis: FileAnalysis | None = None
     lines: tuple[int, ...] = ()
+    #: The model load this job was made for; a job from before a model change is dropped.
+    generation: int = 0
 
 
 @dataclass
@@ -101,6 +103,15 @@ class ModelHost:
         with self._cv:
             return uri in self._jobs
 
+    @property
+    def generation(self) -> int:
+        """Which model load is current (bumped by every ``load``)."""
+        return self._load_generation
+
+    def _scoring_waits(self) -> bool:
+        with self._cv:
+            return any(job.kind == "score" for job in self._jobs.values())
+
     def _ensure_worker(self) -> None:
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="lossmap-scoring", daemon=True)
@@ -110,13 +121,18 @@ class ModelHost:
         with self._cv:
             while not (self._jobs and self.state == "ready"):
                 self._cv.wait()
-            uri = max(self._jobs, key=lambda u: self._jobs[u].priority)
+            # Causal scoring of any document before two-sided confirmation of any: fresh
+            # highlights matter more than a second opinion. Then the most recent edit first.
+            uri = max(
+                self._jobs,
+                key=lambda u: (self._jobs[u].kind == "score", self._jobs[u].priority),
+            )
             return self._jobs.pop(uri)
 
     def _work(self) -> None:
         while True:
             job = self._next_job()
-            if not job.is_current():
+            if not job.is_current() or job.generation != self._load_generation:
                 continue
             loaded = self.loaded
             try:
@@ -126,8 +142,8 @@ class ModelHost:
                         job.analysis,
                         list(job.lines),
                         suggest_min=SUGGEST_MIN_BITS,
-                        # Yield to an edit: a newer version makes these lines moot.
-                        keep_going=lambda job=job: job.is_current() and not self.pending(job.uri),
+                        # Yield to any scoring job; the server queues the rest again.
+                        keep_going=lambda job=job: job.is_current() and not self._scoring_waits(),
                     )
                 else:
                     value = analyze_text(

@@ -244,6 +244,7 @@ class LossmapServer(LanguageServer):
                     self._on_result, uri, version, analysis, error
                 ),
                 top_k=max(cfg.top_k, 5),
+                generation=self.host.generation,
             )
         )
 
@@ -257,8 +258,11 @@ class LossmapServer(LanguageServer):
         state = self.docs.get(uri)
         if state is None or self._current_version(uri) != version:
             return  # closed or edited meanwhile: never publish a stale result
+        if analysis is not None and analysis.scored.text != self.current_text(uri):
+            return  # closed and reopened with other text under the same version number
         if error:
             state.skipped = error
+            state.result = None  # its positions belong to an older text
             self.show(f"{_name(uri)}: {error}", types.MessageType.Error)
             self._publish(uri)
             return
@@ -268,8 +272,9 @@ class LossmapServer(LanguageServer):
         self._publish(uri)
         self._confirm(uri)
 
-    def _confirm(self, uri: str) -> None:
-        """Queue two-sided confirmation of the latest result's suspicious lines."""
+    def _confirm(self, uri: str, lines: tuple[int, ...] | None = None) -> None:
+        """Queue two-sided confirmation of the latest result's suspicious lines (or of
+        ``lines``, the rest of an interrupted confirmation)."""
         state = self.docs.get(uri)
         cfg = self.config
         if state is None or state.result is None or cfg.confirm_lines == 0:
@@ -285,10 +290,15 @@ class LossmapServer(LanguageServer):
             )
             return
         result = state.result
-        around = cfg.confirm_around_edit
-        extra = {n + d for n in state.edit_lines for d in range(-around, around + 1)}
-        lines = lines_to_confirm(result.analysis, cfg.confirm_lines, tuple(sorted(extra)))
+        if lines is None:
+            around = cfg.confirm_around_edit
+            extra = {n + d for n in state.edit_lines for d in range(-around, around + 1)}
+            lines = tuple(
+                lines_to_confirm(result.analysis, cfg.confirm_lines, tuple(sorted(extra)))
+            )
+            result.analysis.confirm_k = cfg.confirm_lines
         version, analysis = result.version, result.analysis
+        requested = lines
         self.host.submit(
             ScoringJob(
                 uri=uri,
@@ -299,15 +309,18 @@ class LossmapServer(LanguageServer):
                 priority=state.last_edit,
                 is_current=lambda: self._current_version(uri) == version,
                 on_done=lambda value, error: self.loop.call_soon_threadsafe(
-                    self._on_confirmed, uri, version, analysis, value, error
+                    self._on_confirmed, uri, version, analysis, requested, value, error
                 ),
                 kind="confirm",
                 analysis=analysis,
-                lines=tuple(lines),
+                lines=requested,
+                generation=self.host.generation,
             )
         )
 
-    def _on_confirmed(self, uri: str, version: int, analysis, value, error: str | None) -> None:
+    def _on_confirmed(
+        self, uri: str, version: int, analysis, requested, value, error: str | None
+    ) -> None:
         state = self.docs.get(uri)
         if state is None or state.result is None or state.result.analysis is not analysis:
             return  # superseded by a newer result
@@ -316,11 +329,17 @@ class LossmapServer(LanguageServer):
         if error:
             self.log(f"{_name(uri)}: {error}")
             return
-        analysis.two_sided = value
-        state.edit_lines.clear()
+        analysis.two_sided = {**analysis.two_sided, **value}
+        state.pull_id = None  # the confirmed diagnostics differ: pull clients must get them
         self._publish(uri, new_scores=False)
+        missing = tuple(n for n in requested if n not in value)
+        if missing:  # it gave way to scoring another document: finish later
+            self._confirm(uri, missing)
+            return
+        state.edit_lines.clear()
         self.protocol.notify(
-            TWO_SIDED_READY, {"uri": uri, "version": version, "lines": sorted(value)}
+            TWO_SIDED_READY,
+            {"uri": uri, "version": version, "lines": sorted(analysis.two_sided)},
         )
 
     def _publish(self, uri: str, new_scores: bool = True) -> None:
@@ -489,6 +508,8 @@ def on_change(ls: LossmapServer, params: types.DidChangeTextDocumentParams) -> N
     for change in params.content_changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
             first = change.range.start.line + 1  # lines to confirm two-sided next time
+            added = change.text.count("\n") - (change.range.end.line - change.range.start.line)
+            state.edit_lines = {n + added if n > first else n for n in state.edit_lines}
             state.edit_lines.update(range(first, first + change.text.count("\n") + 1))
     ls.schedule(uri)
 
