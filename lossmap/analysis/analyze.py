@@ -42,6 +42,13 @@ class FileAnalysis:
         """The ``n`` most surprising lines: confirmed two-sided lines first, then causal."""
         return rank_lines(self.lines, n, self.two_sided, self.confirm_k)
 
+    def worst_token(self, line: LineSummary) -> int | None:
+        """The token that decided ``line``'s rank: two-sided when the line was confirmed."""
+        confirmed = self.two_sided.get(line.line)
+        if confirmed is not None and confirmed.worst_token is not None:
+            return confirmed.worst_token
+        return line.worst_token
+
     def causal_top_lines(self, n: int | None = None) -> list[LineSummary]:
         """The ``n`` most surprising lines by the causal verdict alone."""
         return rank_lines(self.lines, n)

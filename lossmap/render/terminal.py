@@ -77,10 +77,7 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
     text = analysis.scored.text
     for ln in analysis.top_lines(top):
         confirmed = analysis.two_sided.get(ln.line)
-        worst = ln.worst_token
-        if confirmed is not None and confirmed.worst_token is not None:
-            worst = confirmed.worst_token
-        tok = analysis.tokens[worst]
+        tok = analysis.tokens[analysis.worst_token(ln)]
         best = tok.alternatives[0] if tok.alternatives else None
         written = f"`{_show(tok.text)}` (p={tok.probability:.2g})"
         if best is None:

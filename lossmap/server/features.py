@@ -285,10 +285,7 @@ def most_surprising(analysis: FileAnalysis, mapper: PositionMapper, n: int) -> l
     out = []
     for ln in analysis.top_lines(n):
         confirmed = analysis.two_sided.get(ln.line)
-        worst = ln.worst_token
-        if confirmed is not None and confirmed.worst_token is not None:
-            worst = confirmed.worst_token
-        tok = analysis.tokens[worst]
+        tok = analysis.tokens[analysis.worst_token(ln)]
         best = tok.alternatives[0] if tok.alternatives else None
         out.append(
             {
