@@ -143,7 +143,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
     unit = "nats" if args.nats else "bits"
     console = Console(highlight=False)
     analyses = []
-    loaded = None
     if not sources:
         if args.json:  # the document still says what went wrong, file by file
             sys.stdout.write(json.dumps(scan_document(None, [], errors, unit)) + "\n")

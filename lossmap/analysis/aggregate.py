@@ -67,8 +67,7 @@ class DefinitionSummary:
 
 def token_line_anchor(tok: TokenScore) -> int:
     """Character offset that decides a token's line: its first non-whitespace character."""
-    stripped = tok.text.lstrip()
-    return tok.start + (len(tok.text) - len(stripped)) if stripped else tok.start
+    return tok.core_span[0]
 
 
 def summarize_lines(

@@ -66,6 +66,15 @@ class TokenScore:
         return self.surprise is not None
 
     @property
+    def core_span(self) -> tuple[int, int]:
+        """Character span without surrounding whitespace; ``(start, start)`` if all whitespace."""
+        stripped = self.text.strip()
+        if not stripped:
+            return self.start, self.start
+        lead = len(self.text) - len(self.text.lstrip())
+        return self.start + lead, self.start + lead + len(stripped)
+
+    @property
     def margin(self) -> float | None:
         """log2 p(first choice) - log2 p(actual): 0 when the model's first choice was taken."""
         if self.surprise is None or not self.alternatives:
@@ -125,7 +134,8 @@ def encode(loaded: LoadedModel, text: str) -> tuple[list[int], list[tuple[int, i
     return ids, spans, False
 
 
-def _decode(loaded: LoadedModel, token_id: int) -> str:
+def decode_token(loaded: LoadedModel, token_id: int) -> str:
+    """Text of one vocabulary entry, cached per model."""
     table = loaded.cache.setdefault("decoded", {})
     text = table.get(token_id)
     if text is None:
@@ -267,7 +277,8 @@ def score_text(
             tok.code_surprise = code
             tok.code_margin = margin
             tok.alternatives = tuple(
-                Alternative(t, _decode(loaded, t), p) for t, p in zip(top_ids, top_p, strict=True)
+                Alternative(t, decode_token(loaded, t), p)
+                for t, p in zip(top_ids, top_p, strict=True)
             )
         tokens.append(tok)
     return ScoredText(

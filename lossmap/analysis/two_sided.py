@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .model_loading import LoadedModel
-from .scoring import DEFAULT_CHUNK, token_stats
+from .scoring import DEFAULT_CHUNK, decode_token, token_stats
 from .syntax import CODE
 
 ProgressFn = Callable[[str, float, float | None], None]
@@ -267,7 +267,7 @@ def _per_token(loaded, ids, a: int, b: int, stats) -> dict[int, TwoSidedToken]:
         surprise, _rank, _entropy, _code, margin, _top_p, top_ids = next(stats)
         expected = None
         if top_ids and top_ids[0] != ids[i]:
-            expected = loaded.tokenizer.decode([top_ids[0]])
+            expected = decode_token(loaded, top_ids[0])
         per_token[i] = TwoSidedToken(surprise, margin, expected)
     return per_token
 
@@ -301,7 +301,7 @@ def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat)
         if token in stop:
             break
         out.append(token)
-        if "\n" in loaded.tokenizer.decode([token]):
+        if "\n" in decode_token(loaded, token):
             break
         step = torch.tensor([[token]], device=loaded.device)
         hidden = base(input_ids=step, past_key_values=cache, use_cache=True).last_hidden_state

@@ -32,10 +32,9 @@ def heatmap(analysis: FileAnalysis, threshold: float) -> Text:
             continue
         level = surprise_level(tok.code_surprise, threshold)
         if level:
-            core = tok.text.strip()
-            start = tok.start + tok.text.index(core)  # tint the code, not its whitespace
+            start, end = tok.core_span  # tint the code, not its whitespace
             style = LEVEL_STYLES[level - 1] + (" italic" if syn.kind == PROSE else "")
-            styles.append((start, start + len(core), style))
+            styles.append((start, end, style))
     # Built piece by piece, each piece made printable on its own, so styles cannot drift
     # when characters are dropped (CR of CRLF) or widened (other control characters).
     body = Text()

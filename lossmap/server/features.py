@@ -47,12 +47,6 @@ def code_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def _core(tok: TokenScore) -> tuple[int, int]:
-    stripped = tok.text.strip()
-    lead = len(tok.text) - len(tok.text.lstrip())
-    return tok.start + lead, tok.start + lead + len(stripped)
-
-
 def _show(s: str) -> str:
     return s.replace("\n", "\\n").replace("\t", "\\t").replace("`", "'")
 
@@ -161,8 +155,8 @@ def diagnostics(
     for span in spans:
         worst_index, score = max(span, key=lambda h: h[1])
         worst = analysis.tokens[worst_index]
-        start = _core(analysis.tokens[span[0][0]])[0]
-        end = _core(analysis.tokens[span[-1][0]])[1]
+        start = analysis.tokens[span[0][0]].core_span[0]
+        end = analysis.tokens[span[-1][0]].core_span[1]
         message = (
             f"model is confused here: `{_short(worst.text)}` costs"
             f" {worst.surprise:.1f} bits (p={worst.probability:.2g}); {_expected(worst)}"
@@ -248,7 +242,7 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
 
 def _core_range_json(tok: TokenScore, mapper: PositionMapper) -> dict[str, Any]:
     """The JSON range of a token without its surrounding whitespace."""
-    r = mapper.range(*_core(tok))
+    r = mapper.range(*tok.core_span)
     return {
         "start": {"line": r.start.line, "character": r.start.character},
         "end": {"line": r.end.line, "character": r.end.character},
