@@ -70,7 +70,16 @@ async def wait_for(predicate, timeout: float = 120.0, what: str = "condition") -
 
 
 def ready_versions(client: LanguageClient, uri: str) -> list[int]:
-    return [_get(p, "version") for p in client.scores_ready if _get(p, "uri") == uri]
+    """Versions of ``uri`` with complete (not local-first partial) results."""
+    return [
+        _get(p, "version")
+        for p in client.scores_ready
+        if _get(p, "uri") == uri and not _opt(p, "partial")
+    ]
+
+
+def _opt(params, key):
+    return params.get(key) if isinstance(params, dict) else getattr(params, key, None)
 
 
 def _get(params, key):

@@ -6,7 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossmap.analysis.scoring import score_ids, score_text
+from lossmap.analysis.document_scorer import DocumentScorer
+from lossmap.analysis.scoring import score_text
 from lossmap.analysis.windows import plan_windows
 
 
@@ -33,8 +34,9 @@ def test_windowed_scoring_covers_every_token_and_matches_full_pass_when_it_fits(
     full = score_text(tiny, text, window=256)
     ids = [tiny.tokenizer.bos_token_id] + [t.token_id for t in full.tokens]
     assert len(ids) > 100
-    stats = score_ids(tiny, ids, 1, window=32, min_context=8, top_k=3)
-    assert sorted(stats) == list(range(1, len(ids)))
+    cut = DocumentScorer(tiny, top_k=3, window=32, min_context=8).score(text)
+    assert [t.token_id for t in cut.tokens] == ids[1:]
+    assert all(t.scored for t in cut.tokens)
     # A window that holds the whole text reproduces a direct forward pass.
     with torch.no_grad():
         logits = tiny.model(torch.tensor([ids])).logits[0].float()

@@ -69,15 +69,24 @@ def analyze_text(
 
     ``confirm``: re-score the causal top ``confirm`` lines two-sided (see :mod:`two_sided`).
     """
+    scored = score_text(loaded, text, top_k, window, min_context, progress=progress)
+    analysis = analyze_scored(scored, name, language)
+    if confirm > 0:
+        confirm_two_sided(loaded, analysis, confirm, progress=progress)
+    return analysis
+
+
+def analyze_scored(scored: ScoredText, name: str, language: str | None = None) -> FileAnalysis:
+    """Align scored text to the grammar of ``language`` (or of ``name``'s extension) and
+    summarise it by line and definition."""
     notes = []
     lang = language_for(name, language)
     if language and lang is None:
         notes.append(f"no grammar for language '{language}': scored without syntax")
-    scored = score_text(loaded, text, top_k, window, min_context, progress=progress)
+    text = scored.text
     parsed = parse(text, lang)
-    spans = [(t.start, t.end) for t in scored.tokens]
-    syntax = align(text, spans, parsed)
-    analysis = FileAnalysis(
+    syntax = align(text, [(t.start, t.end) for t in scored.tokens], parsed)
+    return FileAnalysis(
         name=name,
         language=lang if parsed is not None else None,
         scored=scored,
@@ -86,9 +95,6 @@ def analyze_text(
         definitions=summarize_definitions(text, scored.tokens, parsed),
         notes=notes,
     )
-    if confirm > 0:
-        confirm_two_sided(loaded, analysis, confirm, progress=progress)
-    return analysis
 
 
 #: Lines below this combined margin (bits) get no "the model would write" suggestion.

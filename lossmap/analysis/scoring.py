@@ -15,7 +15,6 @@ import torch
 
 from .model_loading import LoadedModel
 from .token_classes import whitespace_classes
-from .windows import plan_windows
 
 LN2 = math.log(2.0)
 ProgressFn = Callable[[str, float, float | None], None]
@@ -93,6 +92,9 @@ class ScoredText:
     window: int
     min_context: int
     top_k: int
+    #: Set on a partial result: the character offset where re-scored statistics end. Past
+    #: it, tokens of the unchanged tail carry their previous statistics; the rest none.
+    fresh_until: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -209,65 +211,27 @@ def token_stats(
     return [(s, r, h, min(code, s), m, tp, ti) for s, r, h, code, m, tp, ti in rows]
 
 
-@torch.inference_mode()
-def score_ids(
-    loaded: LoadedModel,
-    ids: list[int],
-    first_target: int,
-    window: int,
-    min_context: int,
-    top_k: int = 5,
-    chunk: int = DEFAULT_CHUNK,
-    progress: ProgressFn | None = None,
-) -> dict[int, tuple]:
-    """Score tokens ``ids[t]`` for ``t >= first_target``; returns per-target raw statistics."""
-    results: dict[int, tuple] = {}
-    windows = plan_windows(len(ids), window, min_context)
-    base = loaded.model.base_model
-    total = max(len(ids) - first_target, 0)
-    done = 0
-    for w in windows:
-        input_ids = torch.tensor([ids[w.start : w.end]], device=loaded.device)
-        hidden = base(input_ids=input_ids, use_cache=False).last_hidden_state[0]
-        targets = list(range(max(w.score_from, first_target, w.start + 1), w.end))
-        for c in range(0, len(targets), chunk):
-            tgt = targets[c : c + chunk]
-            pos = torch.tensor([t - 1 - w.start for t in tgt], device=loaded.device)
-            actual = torch.tensor([ids[t] for t in tgt], device=loaded.device)
-            for t, row in zip(tgt, token_stats(loaded, hidden[pos], actual, top_k), strict=True):
-                results[t] = row
-            done += len(tgt)
-            if progress:
-                progress("scoring", done, total)
-    return results
-
-
-def score_text(
+def scored_text(
     loaded: LoadedModel,
     text: str,
-    top_k: int = 5,
-    window: int | None = None,
-    min_context: int | None = None,
-    chunk: int = DEFAULT_CHUNK,
-    progress: ProgressFn | None = None,
+    ids: list[int],
+    spans: list[tuple[int, int]],
+    has_bos: bool,
+    rows: list[tuple | None],
+    geometry: tuple[int, int, int],
+    fresh_until: int | None = None,
 ) -> ScoredText:
-    """Score every token of ``text``.
+    """Assemble a :class:`ScoredText` from ``encode``'s output and per-id statistics rows.
 
-    The first token is scored after the tokenizer's BOS when it defines one; otherwise it is
-    left unscored. Texts longer than ``window`` tokens are scored in sliding windows (see
-    :mod:`lossmap.analysis.windows`).
+    ``geometry``: (window, min_context, top_k). ``fresh_until``: for a partial result, the
+    token index where re-scored statistics end.
     """
-    window = min(window or DEFAULT_WINDOW, loaded.context_length)
-    if min_context is None:
-        min_context = min(DEFAULT_MIN_CONTEXT, window // 2)
-    ids, spans, has_bos = encode(loaded, text)
     offset = 1 if has_bos else 0
-    stats = score_ids(loaded, ids, 1, window, min_context, top_k, chunk, progress)
     tokens = []
     for i in range(offset, len(ids)):
         start, end = spans[i]
         tok = TokenScore(i - offset, ids[i], start, end, text[start:end])
-        s = stats.get(i)
+        s = rows[i] if i < len(rows) else None
         if s is not None:
             surprise, rank, entropy, code, margin, top_p, top_ids = s
             tok.surprise = surprise
@@ -281,6 +245,10 @@ def score_text(
                 for t, p in zip(top_ids, top_p, strict=True)
             )
         tokens.append(tok)
+    window, min_context, top_k = geometry
+    fresh = None
+    if fresh_until is not None and fresh_until < len(ids):
+        fresh = spans[fresh_until][0]
     return ScoredText(
         text=text,
         model=loaded.name,
@@ -289,4 +257,28 @@ def score_text(
         window=window,
         min_context=min_context,
         top_k=top_k,
+        fresh_until=fresh,
     )
+
+
+@torch.inference_mode()
+def score_text(
+    loaded: LoadedModel,
+    text: str,
+    top_k: int = 5,
+    window: int | None = None,
+    min_context: int | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    progress: ProgressFn | None = None,
+) -> ScoredText:
+    """Score every token of ``text`` from scratch.
+
+    The first token is scored after the tokenizer's BOS when it defines one; otherwise it is
+    left unscored. Texts longer than ``window`` tokens are scored in sliding windows (see
+    :mod:`lossmap.analysis.windows`). To re-score edited versions of a text, keep a
+    :class:`~lossmap.analysis.document_scorer.DocumentScorer` instead.
+    """
+    from .document_scorer import DocumentScorer  # it builds on this module
+
+    scorer = DocumentScorer(loaded, top_k, window, min_context, chunk, keep_cache=False)
+    return scorer.score(text, progress=progress)

@@ -3,7 +3,10 @@
 The event loop never waits on the model: it submits jobs and gets results back through
 callbacks, which the host calls on its own threads (the server hops back onto the loop).
 At most one job per document is pending; a newer version of a document replaces its
-pending job, and the job of the most recently edited document runs first.
+pending job, and the job of the most recently edited document runs first. Scoring goes through
+the document's ``DocumentScorer`` (kept in a ``ScorerPool``), so an edit re-runs the model
+from the first changed token only; a scoring job whose document moved on stops between pieces,
+and the part it finished is reused by the next one.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..analysis import FileAnalysis, LoadedModel, analyze_text, load_model
-from ..analysis.analyze import SUGGEST_MIN_BITS
+from ..analysis import FileAnalysis, LoadedModel, load_model
+from ..analysis.analyze import SUGGEST_MIN_BITS, analyze_scored
 from ..analysis.errors import LossmapError
+from ..analysis.scorer_pool import ScorerPool
 from ..analysis.two_sided import confirm_lines
 
 ProgressFn = Callable[[str, float, float | None], None]
@@ -34,6 +38,9 @@ class ScoringJob:
     is_current: Callable[[], bool]  # False once a newer version exists: the job is dropped
     on_done: Callable[[Any, str | None], None]  # (result, error)
     top_k: int = 5
+    #: "score" only: called with a provisional FileAnalysis once the tokens around the
+    #: first change are re-scored, when much of the document remains (local-first updates).
+    on_partial: Callable[[FileAnalysis], None] | None = None
     #: "score": a causal FileAnalysis of ``text``; "confirm": two-sided numbers for
     #: ``lines`` of the finished ``analysis`` (a dict line -> TwoSidedLine).
     kind: str = "score"
@@ -50,6 +57,7 @@ class ModelHost:
     state: str = "idle"  # idle | loading | ready | failed
     error: str | None = None
     loaded: LoadedModel | None = None
+    pool: ScorerPool = field(default_factory=ScorerPool)
     _jobs: dict[str, ScoringJob] = field(default_factory=dict)
     _cv: threading.Condition = field(default_factory=threading.Condition)
     _worker: threading.Thread | None = None
@@ -67,6 +75,7 @@ class ModelHost:
             self._load_generation += 1
             generation = self._load_generation
             self.state, self.error = "loading", None
+            self.pool.clear()
 
         def run() -> None:
             try:
@@ -95,9 +104,10 @@ class ModelHost:
         self._ensure_worker()
 
     def discard(self, uri: str) -> None:
-        """Forget the pending job of a closed document."""
+        """Forget the pending job and the kept scores and caches of a closed document."""
         with self._cv:
             self._jobs.pop(uri, None)
+        self.pool.release(uri)
 
     def pending(self, uri: str) -> bool:
         with self._cv:
@@ -132,24 +142,44 @@ class ModelHost:
     def _work(self) -> None:
         while True:
             job = self._next_job()
-            if not job.is_current() or job.generation != self._load_generation:
+            if not self._live(job):
                 continue
-            loaded = self.loaded
             try:
-                if job.kind == "confirm":
-                    value: Any = confirm_lines(
-                        loaded,
-                        job.analysis,
-                        list(job.lines),
-                        suggest_min=SUGGEST_MIN_BITS,
-                        # Yield to any scoring job; the server queues the rest again.
-                        keep_going=lambda job=job: job.is_current() and not self._scoring_waits(),
-                    )
-                else:
-                    value = analyze_text(
-                        loaded, job.text, name=job.name, language=job.language, top_k=job.top_k
-                    )
+                value: Any = self._run(job)
                 result: tuple[Any, str | None] = (value, None)
             except Exception as err:  # keep serving: report and move on
                 result = (None, f"{job.kind} failed: {type(err).__name__}: {err}")
+            if result[0] is None and result[1] is None:
+                continue  # stopped: a newer version of the document is queued
             job.on_done(*result)
+
+    def _live(self, job: ScoringJob) -> bool:
+        return job.is_current() and job.generation == self._load_generation
+
+    def _run(self, job: ScoringJob) -> Any:
+        loaded = self.loaded
+        if job.kind == "confirm":
+            return confirm_lines(
+                loaded,
+                job.analysis,
+                list(job.lines),
+                suggest_min=SUGGEST_MIN_BITS,
+                # Yield to any scoring job; the server queues the rest again.
+                keep_going=lambda: self._live(job) and not self._scoring_waits(),
+            )
+        scorer = self.pool.get(job.uri, loaded, job.top_k)
+        on_partial = None
+        if job.on_partial is not None:
+
+            def on_partial(scored) -> None:
+                job.on_partial(analyze_scored(scored, job.name, job.language))
+
+        try:
+            scored = scorer.score(
+                job.text, on_partial=on_partial, keep_going=lambda: self._live(job)
+            )
+        finally:
+            self.pool.enforce()
+        if scored is None:
+            return None
+        return analyze_scored(scored, job.name, job.language)

@@ -58,6 +58,9 @@ class DocResult:
     version: int
     analysis: FileAnalysis
     seconds: float
+    #: A local-first result: re-scored up to ``analysis.scored.fresh_until``; the full one
+    #: follows for the same version.
+    partial: bool = False
     pieces: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
@@ -245,6 +248,9 @@ class LossmapServer(LanguageServer):
                 ),
                 top_k=max(cfg.top_k, 5),
                 generation=self.host.generation,
+                on_partial=lambda analysis: self.loop.call_soon_threadsafe(
+                    self._on_result, uri, version, analysis, None, True
+                ),
             )
         )
 
@@ -254,7 +260,10 @@ class LossmapServer(LanguageServer):
         doc = self.workspace.text_documents.get(uri)
         return None if doc is None else (doc.version or 0)
 
-    def _on_result(self, uri: str, version: int, analysis, error: str | None) -> None:
+    def _on_result(
+        self, uri: str, version: int, analysis, error: str | None, partial: bool = False
+    ) -> None:
+        """A finished (or, with ``partial``, a provisional local-first) analysis arrived."""
         state = self.docs.get(uri)
         if state is None or self._current_version(uri) != version:
             return  # closed or edited meanwhile: never publish a stale result
@@ -267,10 +276,12 @@ class LossmapServer(LanguageServer):
             self._publish(uri)
             return
         seconds = time.monotonic() - state.submitted_at
-        state.result = DocResult(version, analysis, seconds)
+        state.result = DocResult(version, analysis, seconds, partial=partial)
+        state.pull_id = None  # a partial and the full result share a version: pull again
         state.result.pieces = features.surprising_pieces(analysis, self.config.display_threshold)
         self._publish(uri)
-        self._confirm(uri)
+        if not partial:
+            self._confirm(uri)
 
     def _confirm(self, uri: str, lines: tuple[int, ...] | None = None) -> None:
         """Queue two-sided confirmation of the latest result's suspicious lines (or of
@@ -360,10 +371,13 @@ class LossmapServer(LanguageServer):
         if self.client_supports("workspace.semantic_tokens.refresh_support"):
             self.workspace_semantic_tokens_refresh(None)
         if result and new_scores:
-            self.protocol.notify(
-                SCORES_READY,
-                {"uri": uri, "version": result.version, "seconds": round(result.seconds, 3)},
-            )
+            params = {"uri": uri, "version": result.version, "seconds": round(result.seconds, 3)}
+            if result.partial:
+                params["partial"] = True
+                params["freshUntil"] = _position(
+                    result.analysis.scored.text, result.analysis.scored.fresh_until, self.encoding
+                )
+            self.protocol.notify(SCORES_READY, params)
 
     def republish_all(self) -> None:
         """After a threshold change: recompute views from stored results, no re-scoring."""
@@ -420,6 +434,13 @@ class LossmapServer(LanguageServer):
     def next_result_id(self) -> str:
         self._result_counter += 1
         return str(self._result_counter)
+
+
+def _position(text: str, offset: int | None, encoding: str) -> dict[str, int] | None:
+    if offset is None:
+        return None
+    pos = PositionMapper(text, encoding).position(offset)
+    return {"line": pos.line, "character": pos.character}
 
 
 def _name(uri: str) -> str:

@@ -1,0 +1,303 @@
+"""Scoring one document window by window, re-running only what an edit changed.
+
+A causal model's statistics for token ``t`` depend on tokens ``0..t`` only. A
+:class:`DocumentScorer` keeps, for the last text it scored, the token ids, every token's
+statistics and (optionally) each sliding window's KV cache. Scoring a new version reuses the
+statistics of the longest common token prefix, crops each window's cache to that prefix and
+runs the model on the rest only. Comparing token ids (not characters) covers edits that make
+the tokenizer re-merge tokens before the edit: the prefix simply ends earlier.
+
+Invariant: ``rows[t]`` holds the statistics of ``ids[t]`` for every ``t < len(ids)`` (``rows[0]``
+is ``None``: the first token has no left context), and each window's cache holds the keys and
+values of ``ids[start : start + cache length]`` with ``start + cache length <= len(ids)``. Work
+that stops early (``keep_going``) keeps the invariant by truncating ``ids`` where it stopped.
+
+Window starts do not depend on the text's length (see :mod:`windows`), so a window's cache
+stays valid across edits after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .model_loading import LoadedModel
+from .scoring import (
+    DEFAULT_CHUNK,
+    DEFAULT_MIN_CONTEXT,
+    DEFAULT_WINDOW,
+    ProgressFn,
+    ScoredText,
+    encode,
+    scored_text,
+    token_stats,
+)
+from .windows import plan_windows
+
+#: After an edit, the tokens from the first changed one that are scored (and offered to
+#: ``on_partial``) before the rest of the document.
+LOCAL_FIRST_TOKENS = 128
+#: With caches kept, a window runs in pieces of at most this many tokens, so that stale work
+#: can stop between pieces.
+PIECE_TOKENS = 512
+
+Row = tuple
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What the last ``score`` call did, in tokens."""
+
+    tokens: int  # tokens of the text (with BOS)
+    reused: int  # statistics kept from the previous version (the common prefix)
+    run: int  # tokens the model ran on (cached context not counted)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of two id lists."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class DocumentScorer:
+    """Scores successive versions of one document, reusing the unchanged prefix.
+
+    Not thread-safe: one worker scores at a time (the server's model host).
+    ``keep_cache=False`` scores each version from scratch in one pass per window (the CLI).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        top_k: int = 5,
+        window: int | None = None,
+        min_context: int | None = None,
+        chunk: int = DEFAULT_CHUNK,
+        keep_cache: bool = True,
+    ) -> None:
+        self.loaded = loaded
+        self.top_k = top_k
+        self.window = min(window or DEFAULT_WINDOW, loaded.context_length)
+        self.min_context = (
+            min(DEFAULT_MIN_CONTEXT, self.window // 2) if min_context is None else min_context
+        )
+        plan_windows(0, self.window, self.min_context)  # validate the geometry now
+        self.chunk = chunk
+        self.keep_cache = keep_cache
+        self.ids: list[int] = []
+        self.rows: list[Row | None] = []
+        self._caches: dict[int, object] = {}  # window start -> DynamicCache
+        self._last_change = 0  # token index of the last edit: caches near it are kept longest
+        self.last_run = RunStats(0, 0, 0)
+
+    # -- memory -------------------------------------------------------------------------
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes held by the KV caches of this document."""
+        return sum(_cache_bytes(c) for c in self._caches.values())
+
+    def drop_caches(self) -> None:
+        """Free the KV caches; statistics are kept, so the next edit still reuses its prefix."""
+        self._caches.clear()
+
+    def trim(self, max_bytes: int) -> None:
+        """Drop window caches, farthest from the last edit first, until under ``max_bytes``."""
+        order = sorted(self._caches, key=lambda s: -abs(s + self.window // 2 - self._last_change))
+        for start in order:
+            if self.cache_bytes <= max_bytes:
+                return
+            del self._caches[start]
+
+    # -- scoring ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def score(
+        self,
+        text: str,
+        progress: ProgressFn | None = None,
+        on_partial: Callable[[ScoredText], None] | None = None,
+        local_first: int = LOCAL_FIRST_TOKENS,
+        keep_going: Callable[[], bool] | None = None,
+    ) -> ScoredText | None:
+        """Score ``text``; ``None`` if ``keep_going`` said stop (the work done is kept).
+
+        ``on_partial``: called once, when more than ``local_first`` tokens remain after the
+        ``local_first`` tokens from the first change, with a provisional :class:`ScoredText`:
+        tokens up to there re-scored, tokens of the unchanged tail carrying their previous
+        statistics, tokens in between unscored; its ``fresh_until`` says where the re-scored
+        part ends.
+        """
+        ids, spans, has_bos = encode(self.loaded, text)
+        old_ids, old_rows = self.ids, self.rows
+
+        def build(rows: list[Row | None], fresh_until: int | None) -> ScoredText:
+            return scored_text(
+                self.loaded,
+                text,
+                ids,
+                spans,
+                has_bos,
+                rows,
+                (self.window, self.min_context, self.top_k),
+                fresh_until=fresh_until,
+            )
+
+        def partial(rows: list[Row | None], done: int) -> None:
+            if on_partial is not None:
+                on_partial(build(_provisional(old_ids, old_rows, ids, rows, done), done))
+
+        rows = self._score_ids(ids, progress, partial, local_first, keep_going)
+        if rows is None:
+            return None
+        return build(rows, None)
+
+    def _score_ids(
+        self,
+        ids: list[int],
+        progress: ProgressFn | None,
+        partial: Callable[[list[Row | None], int], None],
+        local_first: int,
+        keep_going: Callable[[], bool] | None,
+    ) -> list[Row | None] | None:
+        prefix = common_prefix(self.ids, ids)
+        self._last_change = prefix
+        windows = plan_windows(len(ids), self.window, self.min_context)
+        self._forget_after(prefix, {w.start for w in windows})
+        rows: list[Row | None] = self.rows[:prefix] + [None] * (len(ids) - prefix)
+        self.ids, self.rows = ids[:prefix], rows[:prefix]
+        total = max(len(ids) - max(prefix, 1), 0)
+        run = 0
+        partial_at = max(prefix, 1) + local_first
+        partial_due = total > 2 * local_first
+        base = self.loaded.model.base_model
+        for w in windows:
+            first = max(w.score_from, prefix, w.start + 1)  # first target still to score
+            if first >= w.end:
+                continue
+            cache = self._window_cache(w.start, first - 1)
+            at = w.start + (_cache_len(cache) if cache is not None else 0)
+            while at < w.end:
+                if keep_going is not None and not keep_going():
+                    self._stop(w.start, cache)
+                    return None
+                stop = w.end
+                if self.keep_cache:
+                    stop = min(stop, at + PIECE_TOKENS)
+                    if partial_due and at < partial_at:
+                        stop = min(stop, partial_at)
+                cache = self._forward(base, ids, at, stop, w, first, rows, cache)
+                run += stop - at
+                at = stop
+                done = min(at + 1, w.end)
+                self.ids, self.rows = ids[:done], rows[:done]
+                if progress:
+                    progress("scoring", done - max(prefix, 1), total)
+                if partial_due and done >= partial_at:
+                    partial_due = False
+                    partial(rows, done)
+            if self.keep_cache and cache is not None:
+                self._caches[w.start] = cache
+        self.ids, self.rows = ids, rows
+        self.last_run = RunStats(len(ids), prefix, run)
+        return rows
+
+    def _forward(self, base, ids, at, stop, w, first, rows, cache):
+        """Run ``ids[at:stop]`` after ``cache`` and fill the rows of the targets it predicts."""
+        device = self.loaded.device
+        input_ids = torch.tensor([ids[at:stop]], device=device)
+        if self.keep_cache:
+            if cache is None:
+                from transformers import DynamicCache
+
+                cache = DynamicCache()
+            out = base(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        else:
+            out = base(input_ids=input_ids, use_cache=False)
+        hidden = out.last_hidden_state[0]
+        # Target t is predicted from position t - 1.
+        targets = list(range(max(first, at + 1), min(stop + 1, w.end)))
+        for c in range(0, len(targets), self.chunk):
+            tgt = targets[c : c + self.chunk]
+            pos = torch.tensor([t - 1 - at for t in tgt], device=device)
+            actual = torch.tensor([ids[t] for t in tgt], device=device)
+            for t, row in zip(
+                tgt, token_stats(self.loaded, hidden[pos], actual, self.top_k), strict=True
+            ):
+                rows[t] = row
+        return cache
+
+    def _window_cache(self, start: int, upto: int):
+        """The window's cache cropped to hold at most ``ids[start:upto]``; None if unusable."""
+        cache = self._caches.pop(start, None)
+        if cache is None or not self.keep_cache:
+            return None
+        keep = min(_cache_len(cache), upto - start)
+        if keep <= 0 or not getattr(cache, "is_croppable", True):
+            return None
+        _crop_to(cache, keep)
+        return cache
+
+    def _forget_after(self, prefix: int, starts: set[int]) -> None:
+        """Crop every cache to the common prefix; drop caches of windows that no longer exist."""
+        for start in list(self._caches):
+            keep = min(_cache_len(self._caches[start]), prefix - start)
+            if start not in starts or keep <= 0:
+                del self._caches[start]
+            else:
+                _crop_to(self._caches[start], keep)
+
+    def _stop(self, start: int, cache) -> None:
+        """Stopped early: keep the window's cache, cropped to the ids known to be scored."""
+        done = len(self.ids)
+        if self.keep_cache and cache is not None:
+            self._caches[start] = cache
+        self.last_run = RunStats(done, 0, 0)
+        for start in list(self._caches):
+            keep = min(_cache_len(self._caches[start]), done - start)
+            if keep <= 0:
+                del self._caches[start]
+            else:
+                _crop_to(self._caches[start], keep)
+
+
+def _provisional(
+    old_ids: list[int],
+    old_rows: list[Row | None],
+    ids: list[int],
+    rows: list[Row | None],
+    done: int,
+) -> list[Row | None]:
+    """Rows for a partial result: fresh up to ``done``, then the unchanged tail's old rows."""
+    out = list(rows[:done]) + [None] * (len(ids) - done)
+    n_old, n_new = len(old_ids), len(ids)
+    limit = min(n_old, n_new - done)
+    tail = 0
+    while tail < limit and old_ids[n_old - 1 - tail] == ids[n_new - 1 - tail]:
+        tail += 1
+    for k in range(1, tail + 1):
+        out[n_new - k] = old_rows[n_old - k]
+    return out
+
+
+def _cache_len(cache) -> int:
+    return int(cache.get_seq_length())
+
+
+def _crop_to(cache, length: int) -> None:
+    extra = _cache_len(cache) - length
+    if extra > 0:
+        cache.crop(-extra)  # transformers 5: a negative count of tokens to drop
+
+
+def _cache_bytes(cache) -> int:
+    total = 0
+    for layer in getattr(cache, "layers", ()):
+        for name in ("keys", "values"):
+            t = getattr(layer, name, None)
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+    return total
