@@ -16,6 +16,7 @@ from conftest import REPO
 from lsp_helpers import (
     SERVER,
     _get,
+    _opt,
     decode_tokens,
     open_doc,
     ready_versions,
@@ -194,6 +195,42 @@ async def test_a_burst_of_edits_publishes_only_the_final_version(vscode):
     await wait_for(lambda: 51 in ready_versions(vscode, uri), what="scores of version 51")
     assert ready_versions(vscode, uri) == [1, 51]
     assert vscode.token_refreshes > 0  # the editor was asked to fetch new highlights
+
+
+async def test_an_edit_near_the_top_of_a_long_file_updates_around_it_first(vscode):
+    long_text = "".join(
+        f"def f{i}(values):\n    total = {i}\n    for v in values:\n        total += v * {i}\n"
+        f"    return total\n\n\n"
+        for i in range(40)
+    )
+    uri = await open_and_wait(vscode, "long.py", long_text)
+    vscode.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(
+                        start=types.Position(line=1, character=12),
+                        end=types.Position(line=1, character=13),
+                    ),
+                    text="len(values)",
+                )
+            ],
+        )
+    )
+    await wait_for(lambda: 2 in ready_versions(vscode, uri), what="scores of version 2")
+    v2 = [p for p in vscode.scores_ready if _get(p, "uri") == uri and _get(p, "version") == 2]
+    assert len(v2) == 2, v2  # the region around the edit first, then the whole file
+    partial, full = v2
+    assert _opt(partial, "partial") is True and _opt(full, "partial") is None
+    fresh_line = _get(_get(partial, "freshUntil"), "line")
+    assert 1 < fresh_line < 40  # well short of the file's 280 lines
+    assert _get(partial, "seconds") < _get(full, "seconds")
+    # Highlights at the edit are the final ones already; the full result is served now.
+    report = await vscode.text_document_diagnostic_async(
+        types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert report.kind == "full"
 
 
 async def test_semantic_token_delta_and_most_surprising_command(vscode):

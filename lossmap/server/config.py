@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..analysis.levels import DEFAULT_DISPLAY_THRESHOLD
+from ..analysis.scorer_pool import DEFAULT_CACHE_BUDGET_MB
 from ..analysis.two_sided import DEFAULT_CONFIRM
 
 SEVERITIES = ("error", "warning", "information", "hint")
@@ -40,6 +41,9 @@ class ServerConfig:
     confirm_lines: int = DEFAULT_CONFIRM
     #: Lines above and below the last edit that are confirmed too.
     confirm_around_edit: int = 1
+    #: Memory for the KV caches of all open documents (MiB); least recently edited
+    #: documents lose theirs first. 0 keeps none: every edit re-runs its whole window.
+    cache_budget_mb: int = DEFAULT_CACHE_BUDGET_MB
 
 
 _CAMEL = {
@@ -56,6 +60,7 @@ _CAMEL = {
     "topK": "top_k",
     "confirmLines": "confirm_lines",
     "confirmAroundEdit": "confirm_around_edit",
+    "cacheBudgetMb": "cache_budget_mb",
 }
 
 
@@ -76,6 +81,7 @@ def _check(name: str, value: Any) -> Any:
         "top_k",
         "confirm_lines",
         "confirm_around_edit",
+        "cache_budget_mb",
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("must be an integer >= 0")

@@ -455,6 +455,7 @@ server = LossmapServer()
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: LossmapServer, params: types.InitializeParams) -> None:
     ls.config, problems = merge_config(ServerConfig(), params.initialization_options)
+    ls.host.pool.budget_bytes = ls.config.cache_budget_mb * 2**20
     ls._init_problems = problems
 
 
@@ -496,6 +497,7 @@ async def pull_configuration(ls: LossmapServer) -> bool:
 def apply_settings(ls: LossmapServer, section: Any) -> bool:
     before = ls.config
     ls.config, problems = merge_config(before, section)
+    ls.host.pool.budget_bytes = ls.config.cache_budget_mb * 2**20
     for problem in problems:
         ls.show(problem, types.MessageType.Warning)
     return (before.model, before.device) != (ls.config.model, ls.config.device)
