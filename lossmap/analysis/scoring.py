@@ -146,25 +146,34 @@ def decode_token(loaded: LoadedModel, token_id: int) -> str:
     return text
 
 
-def _classes(loaded: LoadedModel, vocab: int) -> torch.Tensor:
-    classes = loaded.cache.get("ws_classes")
-    if classes is None or classes.shape[0] != vocab:
-        classes = whitespace_classes(loaded.tokenizer, vocab).to(loaded.device)
-        loaded.cache["ws_classes"] = classes
-    return classes
+@dataclass(frozen=True)
+class _SharedClasses:
+    """Vocabulary ids whose whitespace-insensitive class has other members.
 
-
-def _ranks(logp: torch.Tensor, lp_actual: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
-    """1-based rank of each actual token (ties count in its favour).
-
-    Most tokens are among the model's first few choices; their rank comes from the sorted
-    top-k log-probabilities ``top``, and only the rest pay for a full-vocabulary comparison.
+    Most classes hold one id, whose class probability is its own; only the ``tokens`` of
+    shared classes need summing. ``of_token[v]`` is the shared class of id ``v`` or -1.
     """
-    rank = (top > lp_actual[:, None]).sum(-1) + 1
-    far = (lp_actual < top[:, -1]).nonzero()[:, 0]
-    if far.numel():
-        rank[far] = (logp[far] > lp_actual[far, None]).sum(-1) + 1
-    return rank
+
+    tokens: torch.Tensor  # (M,) vocabulary ids in shared classes
+    classes: torch.Tensor  # (M,) their shared-class index, 0 ... n - 1
+    of_token: torch.Tensor  # (V,) shared-class index per vocabulary id, or -1
+    n: int
+
+
+def _shared_classes(loaded: LoadedModel, vocab: int) -> _SharedClasses:
+    shared = loaded.cache.get("ws_shared")
+    if shared is None or shared.of_token.shape[0] != vocab:
+        classes = whitespace_classes(loaded.tokenizer, vocab)
+        counts = torch.bincount(classes)
+        tokens = (counts[classes] > 1).nonzero()[:, 0]
+        _, remapped = torch.unique(classes[tokens], return_inverse=True)
+        of_token = torch.full((vocab,), -1, dtype=torch.long)
+        of_token[tokens] = remapped
+        n = int(remapped.max()) + 1 if len(tokens) else 0
+        dev = loaded.device
+        shared = _SharedClasses(tokens.to(dev), remapped.to(dev), of_token.to(dev), n)
+        loaded.cache["ws_shared"] = shared
+    return shared
 
 
 def _head(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
@@ -182,33 +191,52 @@ def token_stats(
 
     Returns one tuple per row: (surprise, rank, entropy, code_surprise, code_margin,
     top-k probabilities, top-k ids); surprises in bits.
+
+    Works on shifted logits ``z = logits - max`` and one buffer ``e = exp(z)``: with
+    ``S = sum(e)``, log p = z - log S and the entropy is log S - sum(e * z) / S. The full
+    log-softmax and probability matrices are never built.
     """
-    logp = torch.log_softmax(_head(loaded, hidden), dim=-1)
-    classes = _classes(loaded, logp.shape[-1])
-    lp_actual = logp.gather(1, actual[:, None])[:, 0]
-    probs = logp.exp()
-    # Not bmm: faster on CPU, but its float32 accumulation is off by ~3e-3 bits.
-    entropy = -(probs * logp).sum(-1)
-    top_lp, top_id = logp.topk(min(max(top_k, RANK_SHORTCUT), logp.shape[-1]), dim=-1)
-    rank = _ranks(logp, lp_actual, top_lp)
-    top_lp, top_id = top_lp[:, :top_k], top_id[:, :top_k]
-    # Probability mass per whitespace-insensitive class, for every position.
-    class_p = torch.zeros(len(actual), int(classes.max()) + 1, device=probs.device)
-    class_p.scatter_add_(1, classes.expand(len(actual), -1), probs)
+    z = _head(loaded, hidden)
+    rows = torch.arange(len(actual), device=z.device)
+    k = min(max(top_k, RANK_SHORTCUT), z.shape[-1])
+    top_z, top_id = z.topk(k, dim=-1)
+    z.sub_(top_z[:, :1])  # in place: the head's output is ours
+    top_z = top_z - top_z[:, :1]
+    e = torch.exp(z)
+    total = e.sum(-1)
+    log_total = total.log()
+    z_actual = z[rows, actual]
+    rank = (top_z > z_actual[:, None]).sum(-1) + 1
+    far = (z_actual < top_z[:, -1]).nonzero()[:, 0]
+    if far.numel():  # ranks past the top-k: a full-vocabulary comparison for those rows only
+        rank[far] = (z[far] > z_actual[far, None]).sum(-1) + 1
+    # Whitespace-insensitive classes: sums over the shared ones only (see _SharedClasses).
+    shared = _shared_classes(loaded, z.shape[-1])
+    class_e = torch.zeros(len(actual), max(shared.n, 1), device=z.device)
+    if shared.n:
+        class_e.scatter_add_(1, shared.classes.expand(len(actual), -1), e[:, shared.tokens])
+    actual_class = shared.of_token[actual]
+    e_actual = e[rows, actual]
+    in_shared = actual_class >= 0
+    e_class = torch.where(in_shared, class_e[rows, actual_class.clamp_min(0)], e_actual)
+    # The likeliest class: a shared class's sum, or else the likeliest single id (e = 1).
+    e_top_class = class_e.max(-1).values.clamp_min(1.0)
     tiny = torch.finfo(torch.float32).tiny
-    p_class = class_p.gather(1, classes[actual][:, None])[:, 0].clamp_min(tiny)
-    top_class = class_p.max(-1).values.clamp_min(tiny)
-    rows = zip(
+    e_class = e_class.clamp_min(tiny)
+    entropy = log_total - e.mul_(z).sum(-1) / total  # e is spent here
+    lp_actual = z_actual - log_total
+    top_p = torch.exp(top_z[:, :top_k] - log_total[:, None])
+    out = zip(
         (-lp_actual / LN2).tolist(),
         rank.tolist(),
         (entropy / LN2).tolist(),
-        (-torch.log2(p_class)).tolist(),
-        (torch.log2(top_class) - torch.log2(p_class)).clamp_min(0).tolist(),
-        top_lp.exp().tolist(),
-        top_id.tolist(),
+        ((log_total - torch.log(e_class)) / LN2).tolist(),
+        ((torch.log(e_top_class) - torch.log(e_class)) / LN2).clamp_min(0).tolist(),
+        top_p.tolist(),
+        top_id[:, :top_k].tolist(),
         strict=True,
     )
-    return [(s, r, h, min(code, s), m, tp, ti) for s, r, h, code, m, tp, ti in rows]
+    return [(s, r, h, min(code, s), m, tp, ti) for s, r, h, code, m, tp, ti in out]
 
 
 def scored_text(
