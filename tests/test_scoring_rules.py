@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from lossmap.analysis.scoring import score_text, token_spans
 
 TEXT = "café = '😀 中文 naïve'\ndef f(x):\n    return x\n"
@@ -90,20 +92,23 @@ def test_empty_text_has_no_tokens(tiny):
     assert score_text(tiny, "").tokens == []
 
 
-def test_whitespace_insensitive_numbers_match_a_dense_computation(tiny):
+@pytest.mark.parametrize("model", ["tiny", pytest.param("real_model", marks=pytest.mark.model)])
+def test_whitespace_insensitive_numbers_match_a_dense_computation(model, request):
     import torch
 
     from lossmap.analysis.token_classes import whitespace_classes
 
+    loaded = request.getfixturevalue(model)
     text = "def f(x):\n    return x + 1\n\n\nfor i in range(10):\n  print( i )\n" * 2
-    scored = score_text(tiny, text)
-    ids = [tiny.tokenizer.bos_token_id] + [t.token_id for t in scored.tokens]
+    scored = score_text(loaded, text)
+    bos = [] if scored.bos_token is None else [loaded.tokenizer.bos_token_id]
+    ids = bos + [t.token_id for t in scored.tokens]
     with torch.no_grad():
-        probs = torch.softmax(tiny.model(torch.tensor([ids])).logits[0].float(), -1)
-    classes = whitespace_classes(tiny.tokenizer, probs.shape[-1])
+        probs = torch.softmax(loaded.model(torch.tensor([ids])).logits[0].float(), -1)
+    classes = whitespace_classes(loaded.tokenizer, probs.shape[-1])
     class_p = torch.zeros(len(ids), int(classes.max()) + 1).index_add_(1, classes, probs)
     shared = 0
-    for i, tok in enumerate(scored.tokens, start=1):
+    for i, tok in enumerate(scored.tokens[1 - len(bos) :], start=1):
         p_class = class_p[i - 1, classes[ids[i]]].item()
         assert abs(tok.code_surprise - min(-math.log2(p_class), tok.surprise)) < 1e-4
         margin = max(0.0, math.log2(class_p[i - 1].max().item() / p_class))
