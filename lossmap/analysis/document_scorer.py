@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import kv_cache
 from .model_loading import LoadedModel
 from .scoring import (
     DEFAULT_CHUNK,
@@ -99,7 +100,7 @@ class DocumentScorer:
     @property
     def cache_bytes(self) -> int:
         """Bytes held by the KV caches of this document."""
-        return sum(_cache_bytes(c) for c in self._caches.values())
+        return sum(kv_cache.cache_bytes(c) for c in self._caches.values())
 
     def drop_caches(self) -> None:
         """Free the KV caches; statistics are kept, so the next edit still reuses its prefix."""
@@ -179,7 +180,7 @@ class DocumentScorer:
             if first >= w.end:
                 continue
             cache = self._window_cache(w.start, first - 1)
-            at = w.start + (_cache_len(cache) if cache is not None else 0)
+            at = w.start + (kv_cache.cache_len(cache) if cache is not None else 0)
             while at < w.end:
                 if keep_going is not None and not keep_going():
                     self._stop(w.start, cache)
@@ -235,20 +236,20 @@ class DocumentScorer:
         cache = self._caches.pop(start, None)
         if cache is None or not self.keep_cache:
             return None
-        keep = min(_cache_len(cache), upto - start)
+        keep = min(kv_cache.cache_len(cache), upto - start)
         if keep <= 0 or not getattr(cache, "is_croppable", True):
             return None
-        _crop_to(cache, keep)
+        kv_cache.crop_to(cache, keep)
         return cache
 
     def _forget_after(self, prefix: int, starts: set[int]) -> None:
         """Crop every cache to the common prefix; drop caches of windows that no longer exist."""
         for start in list(self._caches):
-            keep = min(_cache_len(self._caches[start]), prefix - start)
+            keep = min(kv_cache.cache_len(self._caches[start]), prefix - start)
             if start not in starts or keep <= 0:
                 del self._caches[start]
             else:
-                _crop_to(self._caches[start], keep)
+                kv_cache.crop_to(self._caches[start], keep)
 
     def _stop(self, start: int, cache) -> None:
         """Stopped early: keep the window's cache, cropped to the ids known to be scored."""
@@ -257,11 +258,11 @@ class DocumentScorer:
             self._caches[start] = cache
         self.last_run = RunStats(done, 0, 0)
         for start in list(self._caches):
-            keep = min(_cache_len(self._caches[start]), done - start)
+            keep = min(kv_cache.cache_len(self._caches[start]), done - start)
             if keep <= 0:
                 del self._caches[start]
             else:
-                _crop_to(self._caches[start], keep)
+                kv_cache.crop_to(self._caches[start], keep)
 
 
 def _provisional(
@@ -281,23 +282,3 @@ def _provisional(
     for k in range(1, tail + 1):
         out[n_new - k] = old_rows[n_old - k]
     return out
-
-
-def _cache_len(cache) -> int:
-    return int(cache.get_seq_length())
-
-
-def _crop_to(cache, length: int) -> None:
-    extra = _cache_len(cache) - length
-    if extra > 0:
-        cache.crop(-extra)  # transformers 5: a negative count of tokens to drop
-
-
-def _cache_bytes(cache) -> int:
-    total = 0
-    for layer in getattr(cache, "layers", ()):
-        for name in ("keys", "values"):
-            t = getattr(layer, name, None)
-            if isinstance(t, torch.Tensor):
-                total += t.numel() * t.element_size()
-    return total

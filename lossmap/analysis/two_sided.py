@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .kv_cache import crop_to
 from .model_loading import LoadedModel
 from .scoring import DEFAULT_CHUNK, decode_token, token_stats
 from .syntax import CODE
@@ -87,12 +88,6 @@ class TwoSidedLine:
     combined: float | None  # max over code tokens of min(causal margin, two-sided margin)
     worst_token: int | None  # the token that gave ``combined``
     suggestion: str | None  # what the model would write on this line (greedy middle)
-
-
-def _crop_to(cache, length: int) -> None:
-    extra = cache.get_seq_length() - length
-    if extra > 0:
-        cache.crop(-extra)  # transformers 5: a negative count of tokens to drop
 
 
 @torch.inference_mode()
@@ -199,10 +194,10 @@ def _confirm_shared_cache(
         per_token = _per_token(loaded, ids, a, b, iter(stats))
         summary = _summarize(line, per_token, tokens, syntax, None)
         if suggest and summary.combined is not None and summary.combined >= suggest_min:
-            _crop_to(cache, prefix_len + mid + 1)
+            crop_to(cache, prefix_len + mid + 1)
             suggestion = _greedy_middle(loaded, cache, hidden[mid], fim)
             summary = _summarize(line, per_token, tokens, syntax, suggestion)
-        _crop_to(cache, prefix_len)
+        crop_to(cache, prefix_len)
         results[line] = summary
         if progress:
             progress("two-sided scoring", done + 1, len(todo))
