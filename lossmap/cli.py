@@ -101,6 +101,50 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-bytes", type=_int_in(1), default=2_000_000, help="refuse larger files (2,000,000)"
     )
 
+    from .review.review import DEFAULT_REVIEW_MAX, DEFAULT_REVIEW_THRESHOLD
+
+    diff = sub.add_parser(
+        "diff",
+        help="the most surprising changed lines of a git change (code review)",
+        usage="lossmap diff [REV | A..B | A...B] [--staged] [options] [-- PATHS...]",
+        description="Score each changed file whole and list its most surprising changed lines."
+        " No REV: the working tree against HEAD; REV: the working tree against REV; A..B: B"
+        " against A; --staged: the index against HEAD (or REV).",
+    )
+    diff.add_argument("rev", nargs="?", default=None, help="revision or range (default HEAD)")
+    diff.add_argument("--staged", "--cached", action="store_true", help="review the index")
+    _add_model_args(diff)
+    diff.add_argument(
+        "--format",
+        choices=("text", "markdown", "json", "sarif"),
+        default="text",
+        help="text (coloured on a terminal), markdown (a PR comment), json, sarif (2.1.0)",
+    )
+    diff.add_argument(
+        "--max",
+        type=_int_in(1),
+        default=DEFAULT_REVIEW_MAX,
+        metavar="N",
+        help=f"list at most N lines ({DEFAULT_REVIEW_MAX})",
+    )
+    diff.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_REVIEW_THRESHOLD,
+        metavar="BITS",
+        help=f"list lines with at least this margin (default {DEFAULT_REVIEW_THRESHOLD:g} bits)",
+    )
+    diff.add_argument(
+        "--confirm",
+        type=_int_in(0),
+        default=DEFAULT_CONFIRM,
+        metavar="K",
+        help=f"confirm the K most suspicious changed lines two-sided ({DEFAULT_CONFIRM})",
+    )
+    diff.add_argument(
+        "--max-bytes", type=_int_in(1), default=2_000_000, help="skip larger files (2,000,000)"
+    )
+
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--stdio", action="store_true", help="accepted; stdio is the default")
 
@@ -175,6 +219,55 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_INPUT if errors else 0
 
 
+def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from .render.progress import StderrProgress
+    from .render.review import render_markdown, render_text, review_document
+    from .render.sarif import sarif_document
+    from .review.git_changes import change_set, changed_files, repo_root
+    from .review.review import review_changes
+
+    cwd = Path.cwd()
+    try:
+        root = repo_root(cwd)
+        changes = change_set(root, args.rev, args.staged)
+        files = changed_files(root, changes, paths, cwd=cwd, max_bytes=args.max_bytes)
+    except InputError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    for f in files:
+        if f.error:
+            print(f"lossmap: skipped {f.error}", file=sys.stderr)
+    try:
+        with StderrProgress() as progress:
+            loaded = _load(args, progress)
+    except LossmapError as err:
+        _error(str(err))
+        return EXIT_MODEL
+    with StderrProgress() as progress:
+        review = review_changes(
+            loaded,
+            changes.description,
+            files,
+            confirm=args.confirm,
+            threshold=args.threshold,
+            max_lines=args.max,
+            progress=lambda path: lambda d, done, total: progress(f"{path}: {d}", done, total),
+        )
+    if args.format == "json":
+        sys.stdout.write(json.dumps(review_document(review), ensure_ascii=False) + "\n")
+    elif args.format == "sarif":
+        sys.stdout.write(json.dumps(sarif_document(review), ensure_ascii=False, indent=1) + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(review))
+    else:
+        render_text(Console(highlight=False), review)
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from .analysis.devices import pick_device
     from .analysis.model_spec import parse_model_spec
@@ -218,10 +311,17 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lossmap`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    paths: tuple[str, ...] = ()
+    if argv[:1] == ["diff"] and "--" in argv:  # git's PATHS separator, before argparse sees it
+        cut = argv.index("--")
+        argv, paths = argv[:cut], tuple(argv[cut + 1 :])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "scan":
             return cmd_scan(args)
+        if args.command == "diff":
+            return cmd_diff(args, paths)
         if args.command == "serve":
             from .server.server import serve
 

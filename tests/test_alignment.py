@@ -160,3 +160,13 @@ def test_language_detection():
 def test_definitions_and_their_kinds(language, text, expected):
     found = [(name, kind) for _, name, kind in find_definitions(parse(text, language))]
     assert found == expected
+
+
+def test_documentation_languages_are_prose_throughout():
+    text = "# Notes\n\nSome `code` and *emphasis*.\n"
+    spans = [(i, i + 1) for i in range(len(text))]
+    kinds = {s.kind for s in align(text, spans, parse(text, "markdown"))}
+    assert kinds == {"prose", "layout"}
+    python = "x = 1  # note\n"
+    kinds = [s.kind for s in align(python, [(0, 1), (1, 7), (7, 14)], parse(python, "python"))]
+    assert kinds == ["code", "code", "prose"]

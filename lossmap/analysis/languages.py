@@ -46,6 +46,11 @@ def known_languages() -> frozenset[str]:
     return frozenset(typing.get_args(pack.SupportedLanguage))
 
 
+#: Languages whose text is prose throughout (documentation markup): all their tokens count
+#: as prose, so they colour the heat map but never rank as surprising code.
+PROSE_LANGUAGES = frozenset({"markdown", "markdown_inline", "rst", "org", "latex", "typst"})
+
+
 def language_for(path: str | None, explicit: str | None = None) -> str | None:
     """The language id for ``path`` (or ``explicit``), or None when no grammar fits."""
     if explicit:

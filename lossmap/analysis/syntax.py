@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from .languages import PROSE_LANGUAGES
 from .offsets import char_to_byte_offsets
 
 #: Token kinds. Line verdicts are judged on ``code`` tokens only.
@@ -86,11 +87,13 @@ def _prose_state(node_type: str, inherited: bool) -> bool:
     return inherited
 
 
-def _walk(root: Any) -> tuple[dict[tuple[int, int], _NodeInfo], list[Any]]:
-    """One walk over the tree: info for every node, and the leaves in document order."""
+def _walk(root: Any, prose: bool = False) -> tuple[dict[tuple[int, int], _NodeInfo], list[Any]]:
+    """One walk over the tree: info for every node, and the leaves in document order.
+
+    ``prose``: the whole document is prose (a documentation language)."""
     info: dict[tuple[int, int], _NodeInfo] = {}
     leaves: list[Any] = []
-    stack = [(root, (), False, False)]
+    stack = [(root, (), False, prose)]
     while stack:
         node, parent_path, parent_error, parent_prose = stack.pop()
         path = (*parent_path, node.type)
@@ -132,7 +135,7 @@ def align(
 
     flat = [x for c in cores if isinstance(c, tuple) for x in c]
     byte_flat = iter(char_to_byte_offsets(text, flat))
-    info, leaves = _walk(parsed.root)
+    info, leaves = _walk(parsed.root, parsed.language in PROSE_LANGUAGES)
     root = parsed.root
     out: list[TokenSyntax] = []
     j = 0  # first leaf that may touch the current token

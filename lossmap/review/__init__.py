@@ -1,0 +1,1 @@
+"""Reviewing changes: which changed lines surprise the model most (``lossmap diff``)."""
