@@ -101,7 +101,7 @@ def change_set(root: Path, rev: str | None, staged: bool) -> ChangeSet:
         base = left
         if three:
             base = _git(root, "merge-base", left, right).decode().strip()
-        return ChangeSet(f"{right} against {rev}", (base, right), right)
+        return ChangeSet(f"changes in {rev}", (base, right), right)
     base = rev or head
     if rev:
         _verify(root, rev)
