@@ -222,13 +222,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
     from pathlib import Path
 
-    from rich.console import Console
-
     from .render.progress import StderrProgress
-    from .render.review import render_markdown, render_text, review_document
-    from .render.sarif import sarif_document
     from .review.git_changes import change_set, changed_files, repo_root
-    from .review.review import review_changes
+    from .review.review import FileReview, Review, review_changes
 
     cwd = Path.cwd()
     try:
@@ -241,6 +237,13 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
     for f in files:
         if f.error:
             print(f"lossmap: skipped {f.error}", file=sys.stderr)
+    if not any(f.text is not None and f.lines for f in files):
+        reviews = [FileReview(f.path, f.status, len(f.lines), error=f.error) for f in files]
+        model = args.model or default_model_spec()
+        review = Review(changes.description, model, reviews, [], args.threshold, 0)
+        review.notes.append("no added or changed lines to review")
+        _print_review(args.format, review)
+        return 0
     try:
         with StderrProgress() as progress:
             loaded = _load(args, progress)
@@ -257,15 +260,24 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
             max_lines=args.max,
             progress=lambda path: lambda d, done, total: progress(f"{path}: {d}", done, total),
         )
-    if args.format == "json":
+    _print_review(args.format, review)
+    return 0
+
+
+def _print_review(fmt: str, review) -> None:
+    from rich.console import Console
+
+    from .render.review import render_markdown, render_text, review_document
+    from .render.sarif import sarif_document
+
+    if fmt == "json":
         sys.stdout.write(json.dumps(review_document(review), ensure_ascii=False) + "\n")
-    elif args.format == "sarif":
+    elif fmt == "sarif":
         sys.stdout.write(json.dumps(sarif_document(review), ensure_ascii=False, indent=1) + "\n")
-    elif args.format == "markdown":
+    elif fmt == "markdown":
         sys.stdout.write(render_markdown(review))
     else:
         render_text(Console(highlight=False), review)
-    return 0
 
 
 def cmd_model(args: argparse.Namespace) -> int:

@@ -178,6 +178,17 @@ def test_text_output_lists_the_bug(repo, run):
     assert "    return item\n" in out and "^^^^ `item` → `best`" in out
 
 
+def test_nothing_to_review_needs_no_model(repo, monkeypatch, capsys):
+    def no_model(args, progress):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(cli, "_load", no_model)
+    monkeypatch.chdir(repo)
+    assert cli.main(["diff", "--format", "json"]) == 0  # the working tree is clean
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["lines"] == [] and doc["notes"] == ["no added or changed lines to review"]
+
+
 def test_module_entry_point_reports_outside_git(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "lossmap", "diff"], cwd=tmp_path, capture_output=True, text=True
