@@ -145,6 +145,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-bytes", type=_int_in(1), default=2_000_000, help="skip larger files (2,000,000)"
     )
 
+    report = sub.add_parser(
+        "report",
+        help="the Perplexed analysis of a code base: tables, CSV and an HTML report",
+        description="Score every source file under PATHS (resumable: finished files are cached"
+        " by content and model) and aggregate surprise by AST label, node type, BPE token,"
+        " syntax errors and method calls.",
+    )
+    report.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    _add_model_args(report)
+    report.add_argument(
+        "--out", default="lossmap-report", metavar="DIR", help="output directory (lossmap-report)"
+    )
+    report.add_argument(
+        "--min-count",
+        type=_int_in(1),
+        default=20,
+        metavar="N",
+        help="tokens an entry needs to be ranked best or worst (20)",
+    )
+    report.add_argument(
+        "--window", type=_int_in(16), default=None, help="tokens per sliding window (2048)"
+    )
+    report.add_argument(
+        "--max-bytes", type=_int_in(1), default=2_000_000, help="skip larger files (2,000,000)"
+    )
+
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--stdio", action="store_true", help="accepted; stdio is the default")
 
@@ -280,6 +306,47 @@ def _print_review(fmt: str, review) -> None:
         render_text(Console(highlight=False), review)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .analysis.corpus import aggregate
+    from .render.progress import StderrProgress
+    from .render.report import write_report
+    from .report.runner import corpus_files, score_corpus
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        _error(f"no such file or directory: {', '.join(missing)}")
+        return EXIT_USAGE
+    if not any(True for _ in corpus_files(args.paths)):
+        _error("no source files with a known language under " + ", ".join(args.paths))
+        return EXIT_INPUT
+    try:
+        with StderrProgress() as progress:
+            loaded = _load(args, progress)
+    except LossmapError as err:
+        _error(str(err))
+        return EXIT_MODEL
+    with StderrProgress() as progress:
+        run = score_corpus(
+            loaded,
+            args.paths,
+            window=args.window,
+            max_bytes=args.max_bytes,
+            on_file=lambda done, total, path: progress(f"scoring {path}", done, total),
+        )
+    for _path, why in run.skipped:
+        print(f"lossmap: skipped {why}", file=sys.stderr)
+    written = write_report(
+        aggregate(run.records), loaded.name, Path(args.out), args.min_count, run.skipped
+    )
+    print(
+        f"{len(run.records)} files ({run.scored} scored, {run.cached} from the cache),"
+        f" {len(run.skipped)} skipped; wrote {', '.join(p.name for p in written)} to {args.out}"
+    )
+    return EXIT_INPUT if run.skipped else 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from .analysis.devices import pick_device
     from .analysis.model_spec import parse_model_spec
@@ -334,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_scan(args)
         if args.command == "diff":
             return cmd_diff(args, paths)
+        if args.command == "report":
+            return cmd_report(args)
         if args.command == "serve":
             from .server.server import serve
 

@@ -14,7 +14,7 @@ from .aggregate import (
 from .languages import language_for
 from .model_loading import LoadedModel
 from .scoring import ProgressFn, ScoredText, TokenScore, score_text
-from .syntax import TokenSyntax, align, parse
+from .syntax import ParsedSource, TokenSyntax, align, parse
 from .two_sided import TwoSidedLine, confirm_lines, fim_format, lines_to_confirm
 
 
@@ -33,6 +33,8 @@ class FileAnalysis:
     two_sided: dict[int, TwoSidedLine] = field(default_factory=dict)
     #: How many causal top lines the confirmation covered (they lead the ranking).
     confirm_k: int = 0
+    #: The syntax tree (None without a grammar), for analyses that walk it again.
+    parsed: ParsedSource | None = None
 
     @property
     def tokens(self) -> list[TokenScore]:
@@ -94,6 +96,7 @@ def analyze_scored(scored: ScoredText, name: str, language: str | None = None) -
         lines=summarize_lines(text, scored.tokens, syntax),
         definitions=summarize_definitions(text, scored.tokens, parsed),
         notes=notes,
+        parsed=parsed,
     )
 
 

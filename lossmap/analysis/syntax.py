@@ -77,6 +77,18 @@ def parse(text: str, language: str | None) -> ParsedSource | None:
     return ParsedSource(language, parser.parse(text.encode("utf-8")))
 
 
+def find_nodes(root: Any, types: frozenset[str]) -> list[Any]:
+    """Every node of ``root``'s tree whose type is in ``types``, in document order."""
+    found = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type in types:
+            found.append(node)
+        stack.extend(reversed(node.children))
+    return found
+
+
 def _prose_state(node_type: str, inherited: bool) -> bool:
     if "comment" in node_type:
         return True

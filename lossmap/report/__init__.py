@@ -1,0 +1,1 @@
+"""Corpus reports: the Perplexed analysis over a code base (``lossmap report``)."""

@@ -1,0 +1,118 @@
+"""Score a corpus file by file, caching each file's record by content hash and model.
+
+A run that stops (Ctrl-C, a crash, a closed laptop) is resumed by running it again: files
+whose content and model match a cached record are not scored again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..analysis import LoadedModel, analyze_text
+from ..analysis.corpus import FileRecord, file_record
+from ..analysis.errors import InputError
+from ..analysis.languages import PROSE_LANGUAGES, language_for
+from ..analysis.model_store import cache_root
+from ..analysis.source import read_source
+
+#: Directories never walked into: version control, dependencies, build output, caches.
+SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "build", "dist"}
+)
+#: Bump when FileRecord changes shape: older cached records are then scored again.
+RECORD_VERSION = 1
+
+
+@dataclass
+class CorpusRun:
+    records: list[FileRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    cached: int = 0
+    scored: int = 0
+
+
+def corpus_files(paths: list[str]) -> Iterator[Path]:
+    """Source files under ``paths`` with a code grammar, in a stable order.
+
+    Hidden and dependency directories are skipped; so are documentation files (prose).
+    Files named directly are always included.
+    """
+    for p in map(Path, paths):
+        if p.is_file():
+            yield p
+            continue
+        found = []
+        for dirpath, dirnames, filenames in os.walk(p):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and d[0] != ".")
+            for name in filenames:
+                lang = language_for(name)
+                if lang is not None and lang not in PROSE_LANGUAGES:
+                    found.append(Path(dirpath) / name)
+        yield from sorted(found)
+
+
+def model_key(loaded: LoadedModel, window: int | None) -> str:
+    """A directory name for the records of one model and scoring setup."""
+    ident = f"{RECORD_VERSION}|{loaded.name}|{loaded.path}|{loaded.dtype}|{window}"
+    return (
+        f"{loaded.name.replace('/', '--')[:40]}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
+    )
+
+
+def score_corpus(
+    loaded: LoadedModel,
+    paths: list[str],
+    window: int | None = None,
+    max_bytes: int | None = None,
+    cache_dir: Path | None = None,
+    on_file: Callable[[int, int, str], None] | None = None,
+) -> CorpusRun:
+    """Records of every file under ``paths``; cached records are reused.
+
+    ``on_file(done, total, path)`` reports progress after each file.
+    """
+    files = list(dict.fromkeys(corpus_files(paths)))
+    store = (cache_dir or cache_root() / "report") / model_key(loaded, window)
+    store.mkdir(parents=True, exist_ok=True)
+    run = CorpusRun()
+    for n, path in enumerate(files, start=1):
+        name = str(path)
+        try:
+            source = read_source(name, max_bytes)
+        except InputError as err:
+            run.skipped.append((name, str(err)))
+            continue
+        digest = hashlib.sha256(source.text.encode("utf-8", errors="surrogatepass")).hexdigest()
+        cached = store / f"{digest}.json"
+        record = _load(cached, name)
+        if record is not None:
+            run.cached += 1
+        else:
+            analysis = analyze_text(loaded, source.text, name=name, window=window)
+            record = file_record(analysis, name)
+            _save(cached, record)
+            run.scored += 1
+        run.records.append(record)
+        if on_file:
+            on_file(n, len(files), name)
+    return run
+
+
+def _load(path: Path, name: str) -> FileRecord | None:
+    try:
+        record = FileRecord.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):  # absent, or unreadable: score it again
+        return None
+    record.path = name  # the same content may live under another name
+    return record
+
+
+def _save(path: Path, record: FileRecord) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record.to_json(), ensure_ascii=False))
+    os.replace(tmp, path)  # never a half-written record

@@ -1,0 +1,108 @@
+"""``lossmap report``: corpus tables, call classes, syntax errors, outputs, resumable cache."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from lossmap import cli
+from lossmap.analysis import analyze_text
+from lossmap.analysis.corpus import FileRecord, aggregate, file_record
+
+APP = """import os
+
+
+def helper(values):
+    return len(values)
+
+
+class Store:
+    def path(self, name):
+        return os.path.join("data", name)
+
+    def size(self):
+        return helper([1, 2]) + helper([])
+"""
+BROKEN = "def broken(x:\n    return x +\n"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "code"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "app.py").write_text(APP)
+    (root / "broken.py").write_text(BROKEN)
+    (root / "README.md").write_text("# Docs are prose\n")
+    (root / "blob.py").write_bytes(b"\x00\x01binary")
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "dep.js").write_text("module.exports = 1;\n")
+    return root
+
+
+def test_calls_are_internal_builtin_or_external(tiny):
+    record = file_record(analyze_text(tiny, APP, "app.py"), "app.py")
+    named = {}
+    for text, callee in zip(record.text, record.callee, strict=True):
+        if callee:
+            named.setdefault(callee, "")
+            named[callee] += text
+    assert named == {"len": "len", "join": "join", "helper": "helperhelper"}
+    report = aggregate([FileRecord.from_json(record.to_json())])
+    counts = {k: s.count for k, s in report.calls.items()}
+    tokens_of = {name: sum(1 for c in record.callee if c == name) for name in named}
+    assert counts == {
+        "internal": tokens_of["helper"],  # defined in the corpus
+        "builtin": tokens_of["len"],
+        "external": tokens_of["join"],  # os.path.join: a library
+    }
+    assert {d["name"] for d in report.definitions} == {"helper", "Store", "path", "size"}
+
+
+def test_syntax_errors_are_counted_apart(tiny):
+    report = aggregate([file_record(analyze_text(tiny, BROKEN, "b.py"), "b.py")])
+    assert report.syntax_errors["inside ERROR"].count > 0
+    ok = aggregate([file_record(analyze_text(tiny, APP, "a.py"), "a.py")])
+    assert ok.syntax_errors["inside ERROR"].count == 0
+
+
+def test_report_command_outputs_and_resumes(corpus, tmp_path, tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setenv("LOSSMAP_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    argv = ["report", str(corpus), "--model", str(tiny_model_dir), "--device", "cpu"]
+    argv += ["--out", str(out), "--min-count", "1"]
+    assert cli.main(argv) == 1  # the binary file was skipped: said so, the rest reported
+    captured = capsys.readouterr()
+    assert "2 files (2 scored, 0 from the cache), 1 skipped" in captured.out
+    assert "binary" in captured.err
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["schema"] == "lossmap.report" and doc["version"] == 1
+    assert sorted(Path(f["path"]).name for f in doc["files"]) == ["app.py", "broken.py"]
+    assert doc["worst"]["labels"] and doc["best"]["node_types"]
+    assert {r["key"] for r in doc["calls"]} == {"internal", "builtin", "external"}
+    with open(out / "labels.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and set(rows[0]) == {"key", "count", "mean", "std", "min", "max"}
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") >= 6 and "<script" not in page and "http" not in page
+    first = doc
+
+    # Again: everything from the cache, the same numbers.
+    assert cli.main(argv) == 1
+    assert "2 files (0 scored, 2 from the cache)" in capsys.readouterr().out
+    again = json.loads((out / "report.json").read_text())
+    assert again["labels"] == first["labels"]
+
+    # One file changed: only it is scored again.
+    (corpus / "broken.py").write_text(BROKEN + "\nx = 1\n")
+    assert cli.main(argv) == 1
+    assert "2 files (1 scored, 1 from the cache)" in capsys.readouterr().out
+
+
+def test_report_on_nothing_is_an_error(tmp_path, capsys):
+    (tmp_path / "notes.md").write_text("prose\n")
+    assert cli.main(["report", str(tmp_path)]) == 1
+    assert "no source files" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
