@@ -170,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--max-bytes", type=_int_in(1), default=2_000_000, help="skip larger files (2,000,000)"
     )
+    report.add_argument(
+        "--jobs",
+        type=_int_in(1, 256),
+        default=1,
+        metavar="N",
+        help="score N windows per forward pass, files of similar length together (1)",
+    )
 
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--stdio", action="store_true", help="accepted; stdio is the default")
@@ -334,6 +341,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             window=args.window,
             max_bytes=args.max_bytes,
             on_file=lambda done, total, path: progress(f"scoring {path}", done, total),
+            jobs=args.jobs,
         )
     for _path, why in run.skipped:
         print(f"lossmap: skipped {why}", file=sys.stderr)

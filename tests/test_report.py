@@ -106,3 +106,35 @@ def test_report_on_nothing_is_an_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path)]) == 1
     assert "no source files" in capsys.readouterr().err
     assert cli.main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_batched_scoring_equals_one_text_at_a_time(tiny):
+    from lossmap.analysis.batch_scoring import score_texts
+    from lossmap.analysis.scoring import score_text
+
+    texts = [APP, BROKEN, APP * 3, "", "x = 1\n", "café = '😀'\n" * 9]
+    batched = score_texts(tiny, texts, batch=3, window=48, min_context=12)
+    for text, got in zip(texts, batched, strict=True):
+        alone = score_text(tiny, text, window=48, min_context=12)
+        assert [t.token_id for t in got.tokens] == [t.token_id for t in alone.tokens]
+        for a, b in zip(got.tokens, alone.tokens, strict=True):
+            assert (a.surprise is None) == (b.surprise is None)
+            if a.scored:
+                assert abs(a.surprise - b.surprise) < 1e-4 and a.rank == b.rank
+
+
+def test_jobs_give_the_same_report(corpus, tmp_path, tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setenv("LOSSMAP_CACHE_DIR", str(tmp_path / "cache"))
+    docs = []
+    for jobs, cache in (("1", "c1"), ("3", "c3")):
+        monkeypatch.setenv("LOSSMAP_CACHE_DIR", str(tmp_path / cache))
+        out = tmp_path / f"out{jobs}"
+        argv = ["report", str(corpus), "--model", str(tiny_model_dir), "--device", "cpu"]
+        cli.main([*argv, "--out", str(out), "--jobs", jobs])
+        docs.append(json.loads((out / "report.json").read_text()))
+    capsys.readouterr()
+    one, three = ({r["key"]: r for r in d["labels"]} for d in docs)
+    assert one.keys() == three.keys()
+    for key, row in one.items():
+        assert row["count"] == three[key]["count"]
+        assert abs(row["mean"] - three[key]["mean"]) < 1e-3

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis import LoadedModel, analyze_text
+from ..analysis.analyze import analyze_scored
+from ..analysis.batch_scoring import score_texts
 from ..analysis.corpus import FileRecord, file_record
 from ..analysis.errors import InputError
 from ..analysis.languages import PROSE_LANGUAGES, language_for
@@ -71,17 +73,21 @@ def score_corpus(
     max_bytes: int | None = None,
     cache_dir: Path | None = None,
     on_file: Callable[[int, int, str], None] | None = None,
+    jobs: int = 1,
 ) -> CorpusRun:
-    """Records of every file under ``paths``; cached records are reused.
+    """Records of every file under ``paths`` (in path order); cached records are reused.
 
-    ``on_file(done, total, path)`` reports progress after each file.
+    ``jobs`` > 1 scores that many windows per forward pass, files of similar length
+    together (see :mod:`batch_scoring`); records are saved after each group of files.
+    ``on_file(done, total, path)`` reports progress.
     """
-    files = list(dict.fromkeys(corpus_files(paths)))
+    files = list(dict.fromkeys(str(p) for p in corpus_files(paths)))
     store = (cache_dir or cache_root() / "report") / model_key(loaded, window)
     store.mkdir(parents=True, exist_ok=True)
     run = CorpusRun()
-    for n, path in enumerate(files, start=1):
-        name = str(path)
+    found: dict[str, FileRecord] = {}
+    todo: list[tuple[str, str, Path]] = []  # (name, text, cache file)
+    for name in files:
         try:
             source = read_source(name, max_bytes)
         except InputError as err:
@@ -90,16 +96,34 @@ def score_corpus(
         digest = hashlib.sha256(source.text.encode("utf-8", errors="surrogatepass")).hexdigest()
         cached = store / f"{digest}.json"
         record = _load(cached, name)
-        if record is not None:
-            run.cached += 1
+        if record is None:
+            todo.append((name, source.text, cached))
         else:
-            analysis = analyze_text(loaded, source.text, name=name, window=window)
+            found[name] = record
+            run.cached += 1
+    done = len(found)
+    todo.sort(key=lambda job: len(job[1]))  # similar lengths share a batch
+    group = max(1, jobs) * 4
+    for g in range(0, len(todo), group):
+        part = todo[g : g + group]
+        if jobs > 1:
+            scored = score_texts(loaded, [text for _, text, _ in part], batch=jobs, window=window)
+            analyses = [
+                analyze_scored(s, name) for s, (name, _, _) in zip(scored, part, strict=True)
+            ]
+        else:
+            analyses = [
+                analyze_text(loaded, text, name=name, window=window) for name, text, _ in part
+            ]
+        for analysis, (name, _, cached) in zip(analyses, part, strict=True):
             record = file_record(analysis, name)
             _save(cached, record)
+            found[name] = record
             run.scored += 1
-        run.records.append(record)
-        if on_file:
-            on_file(n, len(files), name)
+            done += 1
+            if on_file:
+                on_file(done, len(files), name)
+    run.records = [found[name] for name in files if name in found]
     return run
 
 

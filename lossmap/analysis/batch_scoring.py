@@ -1,0 +1,89 @@
+"""Scoring many texts at once: windows of similar length share a forward pass.
+
+Every text is cut into its sliding windows (as :func:`score_text` does); windows of all texts
+are sorted by length and run ``batch`` at a time, right-padded to the longest of their batch
+only, with an attention mask. Sorting keeps the padding small (the paper's tool padded every
+sample to the model's maximum length). Right padding under a causal mask leaves every real
+position's numbers as they are alone, so the results equal ``score_text`` per text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .model_loading import LoadedModel
+from .scoring import (
+    DEFAULT_CHUNK,
+    DEFAULT_MIN_CONTEXT,
+    DEFAULT_WINDOW,
+    ScoredText,
+    encode,
+    scored_text,
+    token_stats,
+)
+from .windows import plan_windows
+
+
+@torch.inference_mode()
+def score_texts(
+    loaded: LoadedModel,
+    texts: list[str],
+    batch: int = 8,
+    top_k: int = 5,
+    window: int | None = None,
+    min_context: int | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> list[ScoredText]:
+    """Score every text; ``batch`` windows per forward pass.
+
+    ``on_batch(windows done, windows in all)`` reports progress.
+    """
+    window = min(window or DEFAULT_WINDOW, loaded.context_length)
+    if min_context is None:
+        min_context = min(DEFAULT_MIN_CONTEXT, window // 2)
+    encoded = [encode(loaded, t) for t in texts]
+    rows: list[list[tuple | None]] = [[None] * len(ids) for ids, _, _ in encoded]
+    jobs = [  # (text index, window)
+        (i, w)
+        for i, (ids, _, _) in enumerate(encoded)
+        for w in plan_windows(len(ids), window, min_context)
+        if w.end - max(w.score_from, w.start + 1) > 0
+    ]
+    jobs.sort(key=lambda job: job[1].end - job[1].start)
+    base = loaded.model.base_model
+    pad = loaded.tokenizer.pad_token_id
+    pad = pad if pad is not None else 0
+    dev = loaded.device
+    for b in range(0, len(jobs), max(batch, 1)):
+        group = jobs[b : b + batch]
+        length = max(w.end - w.start for _, w in group)
+        input_ids = torch.full((len(group), length), pad, dtype=torch.long, device=dev)
+        mask = torch.zeros((len(group), length), dtype=torch.long, device=dev)
+        for r, (i, w) in enumerate(group):
+            seq = encoded[i][0][w.start : w.end]
+            input_ids[r, : len(seq)] = torch.tensor(seq, device=dev)
+            mask[r, : len(seq)] = 1
+        hidden = base(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
+        # Gather (row, position, text, target) for every target of the batch, then chunk.
+        targets = [
+            (r, t - 1 - w.start, i, t)
+            for r, (i, w) in enumerate(group)
+            for t in range(max(w.score_from, w.start + 1), w.end)
+        ]
+        for c in range(0, len(targets), chunk):
+            part = targets[c : c + chunk]
+            rows_idx = torch.tensor([p[0] for p in part], device=dev)
+            pos_idx = torch.tensor([p[1] for p in part], device=dev)
+            actual = torch.tensor([encoded[p[2]][0][p[3]] for p in part], device=dev)
+            stats = token_stats(loaded, hidden[rows_idx, pos_idx], actual, top_k)
+            for (_, _, i, t), row in zip(part, stats, strict=True):
+                rows[i][t] = row
+        if on_batch:
+            on_batch(min(b + batch, len(jobs)), len(jobs))
+    return [
+        scored_text(loaded, text, ids, spans, has_bos, rows[i], (window, min_context, top_k))
+        for i, (text, (ids, spans, has_bos)) in enumerate(zip(texts, encoded, strict=True))
+    ]
