@@ -177,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="score N windows per forward pass, files of similar length together (1)",
     )
+    report.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local, or ray: workers on a Ray cluster ($RAY_ADDRESS) or a local Ray",
+    )
+    report.add_argument(
+        "--workers", type=_int_in(1), default=2, metavar="N", help="Ray workers, one model each (2)"
+    )
 
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--stdio", action="store_true", help="accepted; stdio is the default")
@@ -328,31 +337,62 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not any(True for _ in corpus_files(args.paths)):
         _error("no source files with a known language under " + ", ".join(args.paths))
         return EXIT_INPUT
+    spec = args.model or default_model_spec()
+    loaded, remote = None, None
     try:
         with StderrProgress() as progress:
-            loaded = _load(args, progress)
+            if args.engine == "ray":
+                remote = _ray_scorer(args, spec, progress)
+            else:
+                loaded = _load(args, progress)
     except LossmapError as err:
         _error(str(err))
         return EXIT_MODEL
-    with StderrProgress() as progress:
-        run = score_corpus(
-            loaded,
-            args.paths,
-            window=args.window,
-            max_bytes=args.max_bytes,
-            on_file=lambda done, total, path: progress(f"scoring {path}", done, total),
-            jobs=args.jobs,
-        )
+    try:
+        with StderrProgress() as progress:
+            run = score_corpus(
+                loaded,
+                args.paths,
+                window=args.window,
+                max_bytes=args.max_bytes,
+                on_file=lambda done, total, path: progress(f"scoring {path}", done, total),
+                jobs=args.jobs,
+                remote=remote,
+            )
+    except InputError as err:
+        _error(str(err))
+        return EXIT_USAGE
     for _path, why in run.skipped:
         print(f"lossmap: skipped {why}", file=sys.stderr)
     written = write_report(
-        aggregate(run.records), loaded.name, Path(args.out), args.min_count, run.skipped
+        aggregate(run.records), spec, Path(args.out), args.min_count, run.skipped
     )
     print(
         f"{len(run.records)} files ({run.scored} scored, {run.cached} from the cache),"
         f" {len(run.skipped)} skipped; wrote {', '.join(p.name for p in written)} to {args.out}"
     )
     return EXIT_INPUT if run.skipped else 0
+
+
+def _ray_scorer(args: argparse.Namespace, spec: str, progress):
+    """(identity, scorer) for ``--engine ray``: the model is prepared here once, loaded by
+    every worker."""
+    from .analysis.devices import pick_device
+    from .analysis.model_spec import parse_model_spec
+    from .analysis.model_store import prepare
+    from .report.ray_engine import ray_records
+    from .report.runner import ModelIdentity
+
+    parsed = parse_model_spec(spec)
+    _, dtype = pick_device(args.device)
+    identity = ModelIdentity(parsed.raw, str(prepare(parsed, progress)), str(dtype), args.window)
+
+    def scorer(todo, on_done) -> None:
+        ray_records(
+            spec, args.device, args.trust_remote_code, args.window, todo, args.workers, on_done
+        )
+
+    return identity, scorer
 
 
 def cmd_model(args: argparse.Namespace) -> int:

@@ -138,3 +138,23 @@ def test_jobs_give_the_same_report(corpus, tmp_path, tiny_model_dir, monkeypatch
     for key, row in one.items():
         assert row["count"] == three[key]["count"]
         assert abs(row["mean"] - three[key]["mean"]) < 1e-3
+
+
+def test_ray_engine_equals_the_local_run(corpus, tmp_path, tiny_model_dir, monkeypatch, capsys):
+    pytest.importorskip("ray", reason="the test extra installs ray")
+    docs = []
+    for engine in ("local", "ray"):
+        monkeypatch.setenv("LOSSMAP_CACHE_DIR", str(tmp_path / f"cache-{engine}"))
+        out = tmp_path / f"out-{engine}"
+        argv = ["report", str(corpus), "--model", str(tiny_model_dir), "--device", "cpu"]
+        assert cli.main([*argv, "--out", str(out), "--engine", engine, "--workers", "2"]) == 1
+        docs.append(json.loads((out / "report.json").read_text()))
+    assert "2 files (2 scored, 0 from the cache)" in capsys.readouterr().out
+    local, ray = docs
+    assert [f["path"] for f in local["files"]] == [f["path"] for f in ray["files"]]
+    for table in ("labels", "node_types", "calls", "syntax_errors"):
+        a, b = ({r["key"]: r for r in d[table]} for d in (local, ray))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key]["count"] == b[key]["count"]
+            assert abs(a[key]["mean"] - b[key]["mean"]) < 1e-3

@@ -58,31 +58,50 @@ def corpus_files(paths: list[str]) -> Iterator[Path]:
         yield from sorted(found)
 
 
-def model_key(loaded: LoadedModel, window: int | None) -> str:
-    """A directory name for the records of one model and scoring setup."""
-    ident = f"{RECORD_VERSION}|{loaded.name}|{loaded.path}|{loaded.dtype}|{window}"
-    return (
-        f"{loaded.name.replace('/', '--')[:40]}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
-    )
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What decides a record's numbers: the model (name, prepared path, dtype) and window."""
+
+    name: str
+    path: str
+    dtype: str
+    window: int | None
+
+    @classmethod
+    def of(cls, loaded: LoadedModel, window: int | None) -> ModelIdentity:
+        return cls(loaded.name, str(loaded.path), str(loaded.dtype), window)
+
+    def key(self) -> str:
+        """A directory name for the records of this model and scoring setup."""
+        ident = f"{RECORD_VERSION}|{self.name}|{self.path}|{self.dtype}|{self.window}"
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
+        return f"{self.name.replace('/', '--')[:40]}-{digest}"
+
+
+#: Scores (name, text) pairs elsewhere and calls back with each record's JSON.
+RemoteScorer = Callable[[list[tuple[str, str]], Callable[[str, dict], None]], None]
 
 
 def score_corpus(
-    loaded: LoadedModel,
+    loaded: LoadedModel | None,
     paths: list[str],
     window: int | None = None,
     max_bytes: int | None = None,
     cache_dir: Path | None = None,
     on_file: Callable[[int, int, str], None] | None = None,
     jobs: int = 1,
+    remote: tuple[ModelIdentity, RemoteScorer] | None = None,
 ) -> CorpusRun:
     """Records of every file under ``paths`` (in path order); cached records are reused.
 
     ``jobs`` > 1 scores that many windows per forward pass, files of similar length
     together (see :mod:`batch_scoring`); records are saved after each group of files.
-    ``on_file(done, total, path)`` reports progress.
+    ``remote``: score elsewhere (Ray) instead of with ``loaded``; the identity names the
+    cache. ``on_file(done, total, path)`` reports progress.
     """
     files = list(dict.fromkeys(str(p) for p in corpus_files(paths)))
-    store = (cache_dir or cache_root() / "report") / model_key(loaded, window)
+    identity = remote[0] if remote else ModelIdentity.of(loaded, window)
+    store = (cache_dir or cache_root() / "report") / identity.key()
     store.mkdir(parents=True, exist_ok=True)
     run = CorpusRun()
     found: dict[str, FileRecord] = {}
@@ -102,6 +121,21 @@ def score_corpus(
             found[name] = record
             run.cached += 1
     done = len(found)
+    if remote is not None:
+        cache_of = {name: cached for name, _, cached in todo}
+
+        def finished(name: str, data: dict) -> None:
+            nonlocal done
+            record = FileRecord.from_json(data)
+            _save(cache_of[name], record)
+            found[name] = record
+            run.scored += 1
+            done += 1
+            if on_file:
+                on_file(done, len(files), name)
+
+        remote[1]([(name, text) for name, text, _ in todo], finished)
+        todo = []
     todo.sort(key=lambda job: len(job[1]))  # similar lengths share a batch
     group = max(1, jobs) * 4
     for g in range(0, len(todo), group):
