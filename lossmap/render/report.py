@@ -101,7 +101,7 @@ def _bars(rows: list[tuple[str, Stats]], color: str, width: int = 520) -> str:
     if not rows:
         return "<p class=note>not enough tokens</p>"
     top = max(s.mean + s.std for _, s in rows) or 1.0
-    label_w, bar_w, h = 230, width - 300, 18
+    label_w, bar_w, h = 230, width - 340, 18  # room on the right for "12.34 (n=1234)"
     parts = [f'<svg width="{width}" height="{h * len(rows) + 6}" role="img">']
     for i, (key, s) in enumerate(rows):
         y = i * h + 3
@@ -193,7 +193,12 @@ def render_html(report: CorpusReport, doc: dict[str, Any]) -> str:
     stat_cols = [("key", "key"), ("count", "tokens"), ("mean", "mean"), ("std", "std")]
     errors = [(k, s) for k, s in report.syntax_errors.items() if s.count]
     calls = [(k, s) for k, s in report.calls.items() if s.count]
-    definitions = [d for d in report.definitions if d.get("perplexity") is not None][:15]
+    # Perplexity over a handful of tokens is noise: tables need enough tokens to mean much.
+    big = max(min_count, 50)
+    definitions = [
+        d for d in report.definitions if d.get("perplexity") is not None and d["tokens"] >= big
+    ][:15]
+    files = [f for f in report.files if f["perplexity"] is not None and f["tokens"] >= big]
     body = [
         f"<h1>lossmap report</h1><p>{len(report.files)} files, {n_tokens:,} scored tokens,"
         f" model <code>{html.escape(doc['model'])}</code>. Surprise is −log₂ p in bits;"
@@ -221,7 +226,8 @@ def render_html(report: CorpusReport, doc: dict[str, Any]) -> str:
         _rows_table(doc["best"]["bpe_tokens"], stat_cols),
         "</div><div><h3>10 worst</h3>",
         _rows_table(doc["worst"]["bpe_tokens"], stat_cols),
-        "</div></div><h2>The most surprising definitions</h2>",
+        f"</div></div><h2>The most surprising definitions</h2><p class=note>with at least"
+        f" {big} tokens</p>",
         _rows_table(
             definitions,
             [
@@ -232,9 +238,9 @@ def render_html(report: CorpusReport, doc: dict[str, Any]) -> str:
                 ("perplexity", "perplexity"),
             ],
         ),
-        "<h2>Files</h2>",
+        f"<h2>Files</h2><p class=note>with at least {big} tokens, most perplexing first</p>",
         _rows_table(
-            sorted(report.files, key=lambda f: -(f["perplexity"] or 0)),
+            sorted(files, key=lambda f: -f["perplexity"]),
             [("path", "file"), ("tokens", "tokens"), ("perplexity", "perplexity")],
         ),
         f"<p class=note>lossmap {__version__} · data: report.json and the CSV files beside"
