@@ -1,0 +1,73 @@
+// Shapes of lossmap's custom LSP messages (see lossmap/server/server.py and features.py).
+// Kept free of `vscode` imports so that the unit tests can load every module that uses them.
+
+export const DOCUMENT_SCORES = 'lossmap/documentScores';
+export const SCORES_READY = 'lossmap/scoresReady';
+export const TWO_SIDED_READY = 'lossmap/twoSidedReady';
+/** Server-side commands (workspace/executeCommand). vscode-languageclient registers these ids
+ * with VS Code itself, so the extension's own commands must use other ids. */
+export const SERVER_RESCORE = 'lossmap.rescore';
+export const SERVER_MOST_SURPRISING = 'lossmap.mostSurprising';
+
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface LspRange {
+  start: LspPosition;
+  end: LspPosition;
+}
+
+/** One non-whitespace token of `lossmap/documentScores`. */
+export interface TokenScore {
+  range: LspRange;
+  text: string;
+  surprise: number;
+  codeSurprise: number | null;
+  margin: number | null;
+  probability: number;
+  rank: number;
+  entropy: number;
+  /** 0 (or null) below the display threshold, then 1..4 (surpriseLow .. surpriseSevere). */
+  level: number | null;
+  kind: string;
+}
+
+export interface DocumentScores {
+  uri: string;
+  version: number;
+  /** 'utf-16' for VS Code; the ranges are in this encoding. */
+  positionEncoding: string;
+  displayThreshold: number;
+  tokens: TokenScore[];
+}
+
+export interface ScoresReady {
+  uri: string;
+  version: number;
+  seconds: number;
+  /** A local-first result around an edit; the full one follows for the same version. */
+  partial?: boolean;
+  freshUntil?: LspPosition | null;
+}
+
+export interface TwoSidedReady {
+  uri: string;
+  version: number;
+  lines: number[];
+}
+
+/** One entry of `lossmap.mostSurprising`. `line` is 1-based; `range` is the worst token's. */
+export interface SurprisingSpot {
+  line: number;
+  range: LspRange;
+  margin: number | null;
+  twoSided: number | null;
+  suggestion: string | null;
+  token: string;
+  surprise: number | null;
+  expected: string | null;
+  expectedProbability: number | null;
+  code: string;
+}
