@@ -379,6 +379,18 @@ async def test_a_model_that_fails_to_load_is_reported_and_the_server_keeps_servi
 
     await wait_for(lambda: said(), what="an error message")
     assert "no such GGUF file" in said()[0]
+    # The load failed at once, before the client granted the progress token: still ended.
+    await wait_for(
+        lambda: any(
+            type(v).__name__ == "WorkDoneProgressEnd"
+            for reports in client.progress_reports.values()
+            for v in reports
+        ),
+        timeout=10,
+        what="the end of the load progress",
+    )
+    ends = [v for r in client.progress_reports.values() for v in r if hasattr(v, "message")]
+    assert ends[-1].message == "failed"
     uri = uri_for("after_failure.py")
     open_doc(client, uri, EXAMPLE)
     hover = await client.text_document_hover_async(
@@ -392,3 +404,5 @@ async def test_a_model_that_fails_to_load_is_reported_and_the_server_keeps_servi
         types.SemanticTokensParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
     assert list(tokens.data) == []
+    infos = [m.message for m in client.messages if "fill-in-the-middle" in m.message]
+    assert infos == []  # no model at all: nothing to say about FIM

@@ -88,6 +88,7 @@ class LossmapServer(LanguageServer):
         self.docs: dict[str, DocState] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._result_counter = 0
+        self._end_load_progress = None  # ends the $/progress of the load under way
 
     # -- capabilities -------------------------------------------------------------------
     def client_supports(self, path: str) -> bool:
@@ -135,8 +136,21 @@ class LossmapServer(LanguageServer):
         progress_ok = self.client_supports("window.work_done_progress")
         spec = self.config.model
         last_report = [0.0]
+        ended = asyncio.Event()  # set when the load is over, with the end message in ``outcome``
+        outcome: list[str] = []
+        if self._end_load_progress is not None:  # a load still running is superseded
+            self._end_load_progress("superseded by another model")
 
-        async def begin() -> None:
+        def end_progress(message: str) -> None:
+            if not ended.is_set():
+                outcome.append(message)
+                ended.set()
+
+        self._end_load_progress = end_progress
+
+        async def progress_lifecycle() -> None:
+            # One task owns begin and end, so a load that fails before the client granted
+            # the token still ends its progress (else the client spins forever).
             if not progress_ok:
                 return
             try:
@@ -149,6 +163,8 @@ class LossmapServer(LanguageServer):
                     title=f"lossmap: loading model {spec}", message="starting", percentage=0
                 ),
             )
+            await ended.wait()
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=outcome[0]))
 
         def on_progress(description: str, done: float, total: float | None) -> None:
             now = time.monotonic()
@@ -163,15 +179,16 @@ class LossmapServer(LanguageServer):
             )
 
         def on_done(error: str | None) -> None:
-            self.loop.call_soon_threadsafe(self._model_ready, token, progress_ok, error)
+            def finish() -> None:
+                end_progress("failed" if error else f"ready on {self.host.loaded.device}")
+                self._model_ready(error)
 
-        self.loop.create_task(begin())
+            self.loop.call_soon_threadsafe(finish)
+
+        self.loop.create_task(progress_lifecycle())
         self.host.load(spec, self.config.device, on_progress, on_done)
 
-    def _model_ready(self, token: str, progress_ok: bool, error: str | None) -> None:
-        if progress_ok and token in self.work_done_progress.tokens:
-            message = "failed" if error else f"ready on {self.host.loaded.device}"
-            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+    def _model_ready(self, error: str | None) -> None:
         if self.pull_diagnostics:
             self.workspace_diagnostic_refresh(None)  # pulls refused while loading: ask again
         if error:
@@ -293,7 +310,9 @@ class LossmapServer(LanguageServer):
         if state.timer is not None or self.host.pending(uri):
             return  # a newer version is on its way: confirm that one instead
         loaded = self.host.loaded
-        if loaded is None or fim_format(loaded.tokenizer) is None:
+        if loaded is None:
+            return  # no model (it failed to load): the load error was shown already
+        if fim_format(loaded.tokenizer) is None:
             self.tell_once(
                 uri,
                 f"model {cfg.model} has no fill-in-the-middle tokens: verdicts are causal only",
