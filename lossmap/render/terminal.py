@@ -69,10 +69,11 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
         title=Text(f"most surprising lines of {_printable(analysis.name)}"), title_justify="left"
     )
     table.add_column("line", justify="right", no_wrap=True)
-    table.add_column(f"margin ({unit})", justify="right", no_wrap=True)
-    table.add_column("two-sided", justify="right", no_wrap=True)
-    table.add_column("written → expected", overflow="fold")
-    table.add_column("code", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column(unit, justify="right", no_wrap=True)
+    table.add_column("2-sided", justify="right", no_wrap=True)
+    # Both text columns share the width; what the model expected must never be squeezed out.
+    table.add_column("written → expected", overflow="fold", ratio=1, min_width=20)
+    table.add_column("code", overflow="ellipsis", no_wrap=True, max_width=28)
     text = analysis.scored.text
     for ln in analysis.top_lines(top):
         confirmed = analysis.two_sided.get(ln.line)
