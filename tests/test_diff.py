@@ -194,3 +194,20 @@ def test_module_entry_point_reports_outside_git(tmp_path):
         [sys.executable, "-m", "lossmap", "diff"], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 2 and "not inside a git repository" in done.stderr
+
+
+def test_git_changes_renames_symlinks_and_hunk_settings(repo):
+    from lossmap.review.git_changes import change_set, changed_files
+
+    git(repo, "config", "diff.interHunkContext", "5")  # must not merge hunks for us
+    git(repo, "mv", "stats.py", "numbers.py")
+    lines = AFTER_STATS.splitlines()
+    lines[5] = "    if not os.path.isfile(path):"  # line 6
+    lines[8] = "        return list(handle)"  # line 9: a merged hunk would add 7 and 8
+    (repo / "numbers.py").write_text("\n".join(lines) + "\n")
+    (repo / "link.py").symlink_to("/etc/hostname")
+    git(repo, "add", "-A")
+    files = {f.path: f for f in changed_files(repo, change_set(repo, None, staged=True))}
+    assert files["numbers.py"].status == "R" and files["numbers.py"].lines == (6, 9)
+    worktree = {f.path: f for f in changed_files(repo, change_set(repo, None, staged=False))}
+    assert worktree["link.py"].text is None and "symbolic link" in worktree["link.py"].error

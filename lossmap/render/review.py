@@ -80,8 +80,8 @@ def _md_cell(s: str) -> str:
 
 
 def _md_code(s: str) -> str:
-    """Inline code that survives backticks inside ``s``."""
-    s = _md_cell(s)
+    """Inline code that survives backticks inside ``s`` (backslashes are literal there)."""
+    s = s.replace("|", "\\|").replace("\n", " ").replace("\r", "")
     fence = "``" if "`" in s else "`"
     return f"{fence} {s} {fence}" if fence == "``" else f"`{s}`"
 
@@ -92,6 +92,7 @@ def render_markdown(review: Review) -> str:
     for f in review.files:
         if f.error:
             out.append(f"- skipped: {_md_cell(f.error)}")
+    out += [f"- note: {_md_cell(n)}" for n in review.notes]
     if not review.lines:
         out.append("Nothing in the changed lines surprised the model.")
         return "\n".join(out) + "\n"

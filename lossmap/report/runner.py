@@ -163,7 +163,7 @@ def score_corpus(
 
 def _load(path: Path, name: str) -> FileRecord | None:
     try:
-        record = FileRecord.from_json(json.loads(path.read_text()))
+        record = FileRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):  # absent, or unreadable: score it again
         return None
     record.path = name  # the same content may live under another name
@@ -172,5 +172,5 @@ def _load(path: Path, name: str) -> FileRecord | None:
 
 def _save(path: Path, record: FileRecord) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), ensure_ascii=False))
+    tmp.write_text(json.dumps(record.to_json(), ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)  # never a half-written record

@@ -122,20 +122,32 @@ def changed_files(
     ``paths`` limit the review, relative to ``cwd`` as for ``git diff -- PATHS``.
     """
     spec = ("--", *paths) if paths else ()
-    common = ("diff", "--no-color", "--no-ext-diff", "--no-relative", "-M", "--diff-filter=ACMRT")
+    # Line numbers must be those of the blob read below: no textconv, no merged hunks.
+    common = (
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--inter-hunk-context=0",
+        "--no-relative",
+        "-M",
+        "--diff-filter=ACMRT",
+    )
     out = _git(cwd or root, *common, "--name-status", "-z", *changes.diff_args, *spec)
     fields = out.split(b"\0")
     files: list[ChangedFile] = []
     i = 0
     while i < len(fields) and fields[i]:
         status = fields[i].decode()[0]
-        # Renames and copies name the old path, then the new one.
-        path_raw = fields[i + 2] if status in "RC" else fields[i + 1]
-        i += 3 if status in "RC" else 2
-        path = path_raw.decode("utf-8", errors="surrogateescape")
-        patch = _git(
-            root, *common, "--unified=0", *changes.diff_args, "--", f":(top,literal){path}"
-        )
+        # Renames and copies name the old path, then the new one; git pairs them only when
+        # both are in the pathspec (else every line of the new path looks added).
+        raw_paths = fields[i + 1 : i + 3] if status in "RC" else fields[i + 1 : i + 2]
+        i += 1 + len(raw_paths)
+        git_paths = [p.decode("utf-8", errors="surrogateescape") for p in raw_paths]
+        path = raw_paths[-1].decode("utf-8", errors="replace")  # for people and JSON
+        git_path = git_paths[-1]
+        specs = [f":(top,literal){p}" for p in git_paths]
+        patch = _git(root, *common, "--unified=0", *changes.diff_args, "--", *specs)
         if b"\nBinary files " in patch or patch.startswith(b"Binary files "):
             files.append(ChangedFile(path, status, (), None, f"{path}: binary file, skipped"))
             continue
@@ -144,8 +156,12 @@ def changed_files(
             for m in _HUNK.finditer(patch)
             for n in range(int(m[1]), int(m[1]) + int(m[2] if m[2] is not None else 1))
         )
+        if changes.new_rev is None and (root / git_path).is_symlink():
+            # Its target may be anything (~/.ssh/...): never read it into the model or output.
+            files.append(ChangedFile(path, status, (), None, f"{path}: symbolic link, skipped"))
+            continue
         try:
-            text = decode_source(_new_bytes(root, changes, path), path, max_bytes).text
+            text = decode_source(_new_bytes(root, changes, git_path), path, max_bytes).text
             files.append(ChangedFile(path, status, lines, text))
         except InputError as err:
             files.append(ChangedFile(path, status, lines, None, str(err)))
@@ -158,5 +174,6 @@ def _new_bytes(root: Path, changes: ChangeSet, path: str) -> bytes:
             return (root / path).read_bytes()
         except OSError as err:
             raise InputError(f"{path}: cannot read ({err.strerror})") from None
-    spec = f":{path}" if changes.new_rev == ":" else f"{changes.new_rev}:{path}"
+    # ":0:" names stage 0 (the index) even for paths that begin with "1:".
+    spec = f":0:{path}" if changes.new_rev == ":" else f"{changes.new_rev}:{path}"
     return _git(root, "show", spec)
