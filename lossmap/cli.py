@@ -57,6 +57,23 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_window_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--window", type=_int_in(16), default=None, help="tokens per sliding window (2048)"
+    )
+
+
+def _add_max_bytes_arg(p: argparse.ArgumentParser, verb: str) -> None:
+    from .analysis.source import DEFAULT_MAX_BYTES
+
+    p.add_argument(
+        "--max-bytes",
+        type=_int_in(1),
+        default=DEFAULT_MAX_BYTES,
+        help=f"{verb} larger files ({DEFAULT_MAX_BYTES:,})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .analysis.levels import DEFAULT_DISPLAY_THRESHOLD as DEFAULT_THRESHOLD
     from .analysis.two_sided import DEFAULT_CONFIRM
@@ -93,13 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--top-k", type=_int_in(1, 100), default=5, metavar="K", help="alternatives per token"
     )
-    scan.add_argument(
-        "--window", type=_int_in(16), default=None, help="tokens per sliding window (2048)"
-    )
+    _add_window_arg(scan)
     scan.add_argument("--no-code", action="store_true", help="print only the summary tables")
-    scan.add_argument(
-        "--max-bytes", type=_int_in(1), default=2_000_000, help="refuse larger files (2,000,000)"
-    )
+    _add_max_bytes_arg(scan, "refuse")
 
     from .review.review import DEFAULT_REVIEW_MAX, DEFAULT_REVIEW_THRESHOLD
 
@@ -141,9 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help=f"confirm the K most suspicious changed lines two-sided ({DEFAULT_CONFIRM})",
     )
-    diff.add_argument(
-        "--max-bytes", type=_int_in(1), default=2_000_000, help="skip larger files (2,000,000)"
-    )
+    _add_max_bytes_arg(diff, "skip")
 
     report = sub.add_parser(
         "report",
@@ -164,12 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="tokens an entry needs to be ranked best or worst (20)",
     )
-    report.add_argument(
-        "--window", type=_int_in(16), default=None, help="tokens per sliding window (2048)"
-    )
-    report.add_argument(
-        "--max-bytes", type=_int_in(1), default=2_000_000, help="skip larger files (2,000,000)"
-    )
+    _add_window_arg(report)
+    _add_max_bytes_arg(report, "skip")
     report.add_argument(
         "--jobs",
         type=_int_in(1, 256),
