@@ -16,13 +16,11 @@ Usage: python benchmarks/bench_incremental.py [--model default] [--device auto] 
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
 import time
 
-import torch
-from bench_scoring import corpus_text, sync, take_tokens
+from bench_scoring import corpus_text, machine_line, sync, take_tokens
 
 from lossmap.analysis import load_model
 from lossmap.analysis.analyze import analyze_scored
@@ -75,10 +73,7 @@ def main() -> None:
     args = ap.parse_args()
 
     loaded = load_model(args.model, device=args.device)
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()}"
-        f" threads, torch {torch.__version__}, device {loaded.device}, dtype {loaded.dtype}"
-    )
+    print(machine_line(loaded))
     text = take_tokens(loaded, corpus_text(), args.tokens)
     n = len(encode(loaded, text)[0])
     full_rescore(loaded, text)  # warm-up: per-tokenizer tables, allocator

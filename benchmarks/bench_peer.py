@@ -44,16 +44,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from bench_scoring import sync
 
 from lossmap.analysis import load_model
 from lossmap.analysis.scoring import encode, score_text
 
 LN2 = math.log(2.0)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def timed(fn, device) -> tuple[float, object]:

@@ -37,6 +37,14 @@ def take_tokens(loaded, text: str, n: int) -> str:
     return text[: spans[min(n, len(spans)) - 1][1]]
 
 
+def machine_line(loaded) -> str:
+    """What the numbers were measured on."""
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()}"
+        f" threads, torch {torch.__version__}, device {loaded.device}, dtype {loaded.dtype}"
+    )
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -68,10 +76,7 @@ def main() -> None:
     args = ap.parse_args()
 
     loaded = load_model(args.model, device=args.device)
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()}"
-        f" threads, torch {torch.__version__}, device {loaded.device}, dtype {loaded.dtype}"
-    )
+    print(machine_line(loaded))
     text = take_tokens(loaded, corpus_text(), args.tokens)
     ids, _, _ = encode(loaded, text)
     score_text(loaded, text)  # warm-up: builds the per-tokenizer tables once
