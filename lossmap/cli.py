@@ -214,6 +214,18 @@ def _load(args: argparse.Namespace, progress):
     )
 
 
+def _load_reported(args: argparse.Namespace):
+    """The model, with progress on stderr; None (the reason printed) when it cannot load."""
+    from .render.progress import StderrProgress
+
+    try:
+        with StderrProgress() as progress:
+            return _load(args, progress)
+    except LossmapError as err:
+        _error(str(err))
+        return None
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -240,11 +252,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if args.json:  # the document still says what went wrong, file by file
             sys.stdout.write(json.dumps(scan_document(None, [], errors, unit)) + "\n")
         return EXIT_INPUT
-    try:
-        with StderrProgress() as progress:
-            loaded = _load(args, progress)
-    except LossmapError as err:
-        _error(str(err))
+    loaded = _load_reported(args)
+    if loaded is None:
         return EXIT_MODEL
     for source in sources:
         with StderrProgress() as progress:
@@ -293,11 +302,8 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
         review.notes.append("no added or changed lines to review")
         _print_review(args.format, review)
         return 0
-    try:
-        with StderrProgress() as progress:
-            loaded = _load(args, progress)
-    except LossmapError as err:
-        _error(str(err))
+    loaded = _load_reported(args)
+    if loaded is None:
         return EXIT_MODEL
     with StderrProgress() as progress:
         review = review_changes(

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from ..analysis import FileAnalysis, LoadedModel, analyze_text
 from ..analysis.aggregate import LineSummary
-from ..analysis.analyze import SUGGEST_MIN_BITS
-from ..analysis.two_sided import confirm_lines, fim_format
+from ..analysis.analyze import confirm_two_sided
 from .git_changes import ChangedFile
 
 #: Changed lines below this margin (bits) are not listed by default.
@@ -97,12 +96,11 @@ def review_changes(
             (review, ln) for ln in analysis.lines if ln.line in changed and ln.verdict is not None
         ]
     candidates.sort(key=lambda c: -c[1].verdict)
-    notes = []
+    notes: list[str] = []
     if confirm and candidates:
-        if fim_format(loaded.tokenizer) is None:
-            notes.append(f"model '{loaded.name}' has no fill-in-the-middle tokens: causal only")
-        else:
-            _confirm(loaded, candidates[:confirm])
+        _confirm(loaded, candidates[:confirm])
+        # confirm_two_sided notes a model without fill-in-the-middle tokens per file.
+        notes = sorted({n for fr, _ in candidates for n in fr.analysis.notes})
     lead = {
         id(ln): fr.analysis.two_sided[ln.line].combined
         for fr, ln in candidates[:confirm]
@@ -130,9 +128,8 @@ def _confirm(loaded: LoadedModel, chosen: list[tuple[FileReview, LineSummary]]) 
     for fr, ln in chosen:
         by_file.setdefault(id(fr), (fr, []))[1].append(ln.line)
     for fr, lines in by_file.values():
-        fr.analysis.two_sided = confirm_lines(
-            loaded, fr.analysis, sorted(lines), suggest_min=SUGGEST_MIN_BITS
-        )
+        # k=0: only these changed lines, not the file's own causal top lines.
+        confirm_two_sided(loaded, fr.analysis, 0, extra_lines=tuple(sorted(lines)))
 
 
 def _reviewed(fr: FileReview, ln: LineSummary) -> ReviewedLine:
