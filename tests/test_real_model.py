@@ -88,7 +88,8 @@ def test_whitespace_alone_does_not_make_a_token_surprising(real_model):
     assert tok.code_surprise < tok.surprise - 1.0
 
 
-def test_scan_command_finds_the_planted_bug_of_the_example():
+def test_scan_with_the_default_roles_names_the_judge_and_finds_the_planted_bug():
+    """The defaults on CPU: the 0.5B scores live, the 1.5B judges the top lines."""
     proc = subprocess.run(
         [sys.executable, "-m", "lossmap.cli", "scan", "examples/planted_bug.py", "--json"],
         cwd=REPO,
@@ -100,8 +101,12 @@ def test_scan_command_finds_the_planted_bug_of_the_example():
     import json
 
     doc = json.loads(proc.stdout)
+    assert doc["model"]["spec"] == "default"
+    assert doc["judge"]["spec"] == "default-large"
     (f,) = doc["files"]
-    assert 16 in f["top_lines"][:3]  # `return item` where `return best` was meant
+    assert f["judge"] == "default-large"
+    assert f["top_lines"][0] == 16  # `return item` where `return best` was meant
+    assert f["lines"][15]["two_sided"]["line_level"] is False  # one tokenizer: per token
     worst = f["tokens"][f["lines"][15]["worst_token"]]
     assert worst["text"] == " item"
     assert worst["alternatives"][0]["text"] == " best"

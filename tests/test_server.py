@@ -28,7 +28,13 @@ from lsp_helpers import (
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
 # Two lines confirmed two-sided per re-score keeps the background work small in tests.
-OPTIONS = {"model": "default", "device": "cpu", "debounceMs": 50, "confirmLines": 2}
+OPTIONS = {
+    "model": "default",
+    "judge": "same",
+    "device": "cpu",
+    "debounceMs": 50,
+    "confirmLines": 2,
+}
 EXAMPLE = (REPO / "examples" / "planted_bug.py").read_text()
 BUG_LINE = 15  # 0-based: `    return item` where `return best` was meant
 NON_ASCII = 'def grüße(名前):\n    s = "😀 中文"; t = 名前 + s\n    return t\n'
@@ -117,7 +123,7 @@ async def test_background_two_sided_confirmation_updates_the_diagnostic(neovim):
             position=types.Position(line=BUG_LINE, character=12),
         )
     )
-    assert "two-sided (with the code after it)" in hover.contents.value
+    assert "two-sided (with the code after it, default)" in hover.contents.value
 
 
 async def test_pull_clients_get_the_confirmed_diagnostics_after_a_refresh(vscode):
@@ -406,3 +412,39 @@ async def test_a_model_that_fails_to_load_is_reported_and_the_server_keeps_servi
     assert list(tokens.data) == []
     infos = [m.message for m in client.messages if "fill-in-the-middle" in m.message]
     assert infos == []  # no model at all: nothing to say about FIM
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")
+async def both_roles(lsp_client: LanguageClient):
+    # The defaults on CPU: default scores live, default-large judges.
+    await start(lsp_client, "neovim@v0.11", {"device": "cpu", "debounceMs": 50, "confirmLines": 2})
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_with_both_roles_the_judge_confirms_the_diagnostic(both_roles):
+    client = both_roles
+    uri = await open_and_wait(client, "judged.py", EXAMPLE)
+
+    def judged():
+        return [
+            d
+            for d in client.diagnostics.get(uri, [])
+            if d.range.start.line == BUG_LINE and (d.data or {}).get("judge")
+        ]
+
+    await wait_for(lambda: judged(), timeout=300, what="a diagnostic confirmed by the judge")
+    (bug,) = judged()
+    assert bug.data["judge"] == "default-large" and bug.data["twoSided"]
+    assert "confirmed two-sided by default-large" in bug.message
+    assert "the model would write `return best`" in bug.message
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=BUG_LINE, character=12),
+        )
+    )
+    assert "two-sided (with the code after it, default-large)" in hover.contents.value
+    logs = [m.message for m in client.log_messages]
+    assert any("model default ready" in m for m in logs)
+    assert any("judge default-large ready" in m for m in logs)

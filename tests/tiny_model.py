@@ -19,14 +19,22 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_model(out_dir: Path, with_bos: bool = True, seed: int = 0) -> Path:
-    """Write a tiny model + fast tokenizer to ``out_dir`` (a transformers directory)."""
+def build_tiny_model(
+    out_dir: Path, with_bos: bool = True, seed: int = 0, fim: bool = False, vocab: int = 400
+) -> Path:
+    """Write a tiny model + fast tokenizer to ``out_dir`` (a transformers directory).
+
+    ``fim``: add Qwen's fill-in-the-middle markers; ``vocab``: BPE vocabulary size (another
+    size gives another tokenizer).
+    """
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>"]
+    if fim:
+        specials += ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]
     trainer = trainers.BpeTrainer(
-        vocab_size=400,
+        vocab_size=vocab,
         special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,

@@ -62,7 +62,7 @@ def resolve_roles(
     """
     note = None
     live = (model or "").strip()
-    if not live:
+    if live in ("", JUDGE_AUTO):
         live = default_live(device)
         if live == LARGE_MODEL.name and not LARGE_MODEL.installed():
             live = DEFAULT_MODEL.name
@@ -92,8 +92,9 @@ def _check(spec: str, role: str) -> None:
     try:
         parse_model_spec(spec)
     except ModelSpecError as err:
-        hint = " (or none, same, auto)" if role == "judge" else ""
-        raise ModelSpecError(f"{role}: {err}{hint}") from None
+        if role != "judge":
+            raise
+        raise ModelSpecError(f"judge: {err} (or none, same, auto)") from None
 
 
 def share_tokenizer(a, b) -> bool:

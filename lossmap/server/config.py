@@ -20,7 +20,13 @@ SEVERITIES = ("error", "warning", "information", "hint")
 class ServerConfig:
     """Everything a user can set; see the README's server section."""
 
-    model: str = "default"
+    #: The live model; "auto": default-large on a GPU, default elsewhere.
+    model: str = "auto"
+    #: The judge: "auto" (default-large with the default live model), "same", "none", a spec.
+    judge: str = "auto"
+    #: Seconds without confirmations after which the judge (when not the live model) is freed;
+    #: 0 keeps it resident.
+    judge_idle_seconds: int = 900
     device: str = "auto"
     #: Tokens at or above this surprise (bits) get a semantic token / heat-map colour.
     display_threshold: float = DEFAULT_DISPLAY_THRESHOLD
@@ -48,6 +54,8 @@ class ServerConfig:
 
 _CAMEL = {
     "model": "model",
+    "judge": "judge",
+    "judgeIdleSeconds": "judge_idle_seconds",
     "device": "device",
     "displayThreshold": "display_threshold",
     "diagnosticThreshold": "diagnostic_threshold",
@@ -66,7 +74,7 @@ _CAMEL = {
 
 def _check(name: str, value: Any) -> Any:
     """Validated value for field ``name``; raises ValueError with the reason."""
-    if name in ("model", "device"):
+    if name in ("model", "judge", "device"):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")
         return value.strip()
@@ -82,6 +90,7 @@ def _check(name: str, value: Any) -> Any:
         "confirm_lines",
         "confirm_around_edit",
         "cache_budget_mb",
+        "judge_idle_seconds",
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("must be an integer >= 0")

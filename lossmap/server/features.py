@@ -139,10 +139,12 @@ def diagnostics(
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue
-        confirmed = line_of.get(tok.index) in analysis.two_sided
+        line = analysis.two_sided.get(line_of.get(tok.index))
         score = tok.code_margin
-        if confirmed and tok.index in two_sided:
+        if line is not None and tok.index in two_sided:
             score = min(score, two_sided[tok.index].code_margin)
+        elif line is not None and line.line_level and line.two_sided is not None:
+            score = min(score, line.two_sided)  # a judge with its own tokens: line verdict
         if score >= config.diagnostic_threshold:
             hits.append((tok.index, score))
     spans: list[list[tuple[int, float]]] = []
@@ -162,11 +164,16 @@ def diagnostics(
             f" {worst.surprise:.1f} bits (p={worst.probability:.2g}); {_expected(worst)}"
         )
         confirmed = analysis.two_sided.get(line_of.get(worst_index))
+        by = f" by {analysis.judge}" if analysis.judge else ""
         if confirmed is not None and worst_index in confirmed.tokens:
             two = confirmed.tokens[worst_index]
-            message += f"; confirmed two-sided: {two.code_margin:.1f} bits with the code after it"
+            message += (
+                f"; confirmed two-sided{by}: {two.code_margin:.1f} bits with the code after it"
+            )
             if confirmed.suggestion:
                 message += f"; the model would write `{_show(confirmed.suggestion.strip())}`"
+        elif confirmed is not None and confirmed.line_level and confirmed.two_sided is not None:
+            message += f"; line confirmed two-sided{by}: {confirmed.two_sided:.1f} bits"
         else:
             message += " (causal only)"
         found.append((score, start, end, message, worst_index, confirmed is not None))
@@ -178,7 +185,12 @@ def diagnostics(
             severity=_SEVERITY[config.diagnostic_severity],
             source=SOURCE,
             code=DIAGNOSTIC_CODE,
-            data={"margin": round(score, 3), "token": index, "twoSided": two_sided_ok},
+            data={
+                "margin": round(score, 3),
+                "token": index,
+                "twoSided": two_sided_ok,
+                "judge": analysis.judge if two_sided_ok else None,
+            },
         )
         for score, start, end, message, index, two_sided_ok in found[: config.max_diagnostics]
     ]
@@ -194,6 +206,11 @@ def token_at(analysis: FileAnalysis, offset: int) -> int | None:
     if i < 0:
         return None
     return i
+
+
+def _line_tokens(analysis: FileAnalysis, line: int) -> tuple[int, ...]:
+    found = next((ln for ln in analysis.lines if ln.line == line), None)
+    return found.token_indices if found is not None else ()
 
 
 def hover_markdown(analysis: FileAnalysis, index: int) -> str:
@@ -217,9 +234,24 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
     if two is not None:
         expected = f"; it expected `{_show(two.expected)}`" if two.expected else ""
         out.append(
-            f"\ntwo-sided (with the code after it): surprise {two.surprise:.2f} bits"
+            f"\ntwo-sided (with the code after it, {analysis.judge}):"
+            f" surprise {two.surprise:.2f} bits"
             f" · margin {two.code_margin:.2f} bits{expected}"
         )
+    else:
+        judged = next(
+            (
+                ts
+                for ts in analysis.two_sided.values()
+                if ts.line_level and index in _line_tokens(analysis, ts.line)
+            ),
+            None,
+        )
+        if judged is not None and judged.two_sided is not None:
+            out.append(
+                f"\nline judged two-sided by {analysis.judge}: margin {judged.two_sided:.2f} bits"
+                " (its tokenizer differs: no per-token numbers)"
+            )
     if tok.alternatives:
         out.append("\n| model expected | p |\n|---|---|")
         for alt in tok.alternatives:
@@ -287,6 +319,7 @@ def most_surprising(analysis: FileAnalysis, mapper: PositionMapper, n: int) -> l
                 "range": _core_range_json(tok, mapper),
                 "margin": ln.verdict,
                 "twoSided": confirmed.combined if confirmed is not None else None,
+                "judge": analysis.judge if confirmed is not None else None,
                 "suggestion": confirmed.suggestion if confirmed is not None else None,
                 "token": tok.text,
                 "surprise": tok.surprise,

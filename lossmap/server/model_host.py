@@ -11,7 +11,9 @@ and the part it finished is reused by the next one.
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +21,9 @@ from typing import Any
 from ..analysis import FileAnalysis, LoadedModel, load_model
 from ..analysis.analyze import SUGGEST_MIN_BITS, analyze_scored
 from ..analysis.errors import LossmapError
+from ..analysis.roles import ModelRoles, share_tokenizer
 from ..analysis.scorer_pool import ScorerPool
-from ..analysis.two_sided import confirm_lines
+from ..analysis.two_sided import confirm_lines, fim_format
 
 ProgressFn = Callable[[str, float, float | None], None]
 
@@ -50,51 +53,121 @@ class ScoringJob:
     generation: int = 0
 
 
+def _load(spec: str, device: str, progress: ProgressFn | None) -> tuple[Any, str | None]:
+    """(LoadedModel, None) or (None, the reason): a model failing to load never escapes."""
+    try:
+        return load_model(spec, device=device, progress=progress), None
+    except LossmapError as err:
+        return None, str(err)
+    except Exception as err:  # a model that fails in an unforeseen way
+        return None, f"cannot load model '{spec}': {type(err).__name__}: {err}"
+
+
 @dataclass
 class ModelHost:
-    """Owns the resident model; loads it in the background; runs one scoring worker."""
+    """Owns the resident models (live, and the judge when it is another model); loads them
+    in the background; runs one scoring worker.
 
-    state: str = "idle"  # idle | loading | ready | failed
+    The judge is loaded after the live model (highlights come first) and freed after
+    ``judge_idle_seconds`` without confirmations; the next confirmation loads it again.
+    """
+
+    state: str = "idle"  # idle | loading | ready | failed  (the live model)
     error: str | None = None
     loaded: LoadedModel | None = None
+    roles: ModelRoles | None = None
+    judge: LoadedModel | None = None
+    #: none (no judge) | loading | ready | failed | freed (idle: loads again when needed)
+    judge_state: str = "none"
+    judge_error: str | None = None
+    judge_idle_seconds: float = 900.0
     pool: ScorerPool = field(default_factory=ScorerPool)
     _jobs: dict[str, ScoringJob] = field(default_factory=dict)
     _cv: threading.Condition = field(default_factory=threading.Condition)
     _worker: threading.Thread | None = None
     _load_generation: int = 0
+    _judge_used: float = 0.0
+    _device: str = "auto"
 
     def load(
         self,
-        spec: str,
+        roles: ModelRoles,
         device: str,
         progress: ProgressFn,
         done: Callable[[str | None], None],
+        judge_done: Callable[[str | None], None] | None = None,
     ) -> None:
-        """Load ``spec`` on a background thread; ``done(error or None)`` when finished."""
+        """Load the live model of ``roles`` on a background thread, then its judge.
+
+        ``done(error or None)`` once the live model is ready (scoring starts);
+        ``judge_done(error or None)`` once the judge is (called too when there is none).
+        """
         with self._cv:
             self._load_generation += 1
             generation = self._load_generation
             self.state, self.error = "loading", None
+            self.roles, self._device = roles, device
+            self.judge, self.judge_error = None, None
+            self.judge_state = "none" if roles.judge is None else "loading"
             self.pool.clear()
 
         def run() -> None:
-            try:
-                loaded = load_model(spec, device=device, progress=progress)
-                error = None
-            except LossmapError as err:
-                loaded, error = None, str(err)
-            except Exception as err:  # a model that fails in an unforeseen way
-                loaded, error = None, f"cannot load model '{spec}': {type(err).__name__}: {err}"
+            live_progress = _prefixed(progress, f"live {roles.live}") if roles.judge else progress
+            loaded, error = _load(roles.live, device, live_progress)
             with self._cv:
                 if generation != self._load_generation:
                     return  # superseded by a newer load
                 self.loaded = loaded
                 self.state, self.error = ("ready", None) if loaded else ("failed", error)
+                if loaded is not None and roles.judge_is_live:
+                    self.judge, self.judge_state = loaded, "ready"
+                elif loaded is None and roles.judge is not None:
+                    self.judge_state = "failed"
                 self._cv.notify_all()
             done(error)
+            judge_error = None
+            if loaded is not None and self.judge_state == "loading":
+                judge_error = self._load_judge(generation, progress)
+            if judge_done is not None and generation == self._load_generation:
+                judge_done(judge_error)
 
         threading.Thread(target=run, name="lossmap-model-load", daemon=True).start()
         self._ensure_worker()
+
+    def _load_judge(self, generation: int, progress: ProgressFn | None) -> str | None:
+        """Load the judge of the current roles; returns the error, if any."""
+        spec = self.roles.judge
+        judge, error = _load(spec, self._device, _prefixed(progress, f"judge {spec}"))
+        with self._cv:
+            if generation != self._load_generation:
+                return None
+            self.judge = judge
+            self.judge_state, self.judge_error = ("ready", None) if judge else ("failed", error)
+            self._judge_used = time.monotonic()
+            self._cv.notify_all()
+        return error
+
+    def _free_idle_judge(self) -> None:
+        """Free a judge (not also the live model) unused for ``judge_idle_seconds``; called
+        with the lock held."""
+        if (
+            self.judge_state == "ready"
+            and self.judge is not self.loaded
+            and self.judge_idle_seconds > 0
+            and time.monotonic() - self._judge_used > self.judge_idle_seconds
+            and not any(j.kind == "confirm" for j in self._jobs.values())
+        ):
+            self.judge, self.judge_state = None, "freed"
+            gc.collect()
+            _empty_device_cache()
+
+    def _reload_judge(self) -> None:
+        """A confirmation waits for a freed judge: load it again in the background."""
+        self.judge_state = "loading"
+        generation = self._load_generation
+        threading.Thread(
+            target=self._load_judge, args=(generation, None), name="lossmap-judge-load", daemon=True
+        ).start()
 
     def submit(self, job: ScoringJob) -> None:
         """Queue ``job``, replacing any pending job for the same document."""
@@ -127,16 +200,27 @@ class ModelHost:
             self._worker = threading.Thread(target=self._work, name="lossmap-scoring", daemon=True)
             self._worker.start()
 
+    def _runnable(self, job: ScoringJob) -> bool:
+        if job.kind == "confirm":
+            return self.state == "ready" and self.judge_state == "ready"
+        return self.state == "ready"
+
     def _next_job(self) -> ScoringJob:
         with self._cv:
-            while not (self._jobs and self.state == "ready"):
-                self._cv.wait()
+            while True:
+                ready = [u for u, j in self._jobs.items() if self._runnable(j)]
+                if ready:
+                    break
+                if self.judge_state == "freed" and any(
+                    j.kind == "confirm" for j in self._jobs.values()
+                ):
+                    self._reload_judge()
+                self._free_idle_judge()
+                idle = self.judge_idle_seconds if self.judge_idle_seconds > 0 else 30.0
+                self._cv.wait(timeout=min(30.0, idle))
             # Causal scoring of any document before two-sided confirmation of any: fresh
             # highlights matter more than a second opinion. Then the most recent edit first.
-            uri = max(
-                self._jobs,
-                key=lambda u: (self._jobs[u].kind == "score", self._jobs[u].priority),
-            )
+            uri = max(ready, key=lambda u: (self._jobs[u].kind == "score", self._jobs[u].priority))
             return self._jobs.pop(uri)
 
     def _work(self) -> None:
@@ -159,14 +243,21 @@ class ModelHost:
     def _run(self, job: ScoringJob) -> Any:
         loaded = self.loaded
         if job.kind == "confirm":
-            return confirm_lines(
-                loaded,
-                job.analysis,
-                list(job.lines),
-                suggest_min=SUGGEST_MIN_BITS,
-                # Yield to any scoring job; the server queues the rest again.
-                keep_going=lambda: self._live(job) and not self._scoring_waits(),
-            )
+            judge = self.judge
+            if judge is None or fim_format(judge.tokenizer) is None:
+                return (None if judge is None else judge.name), {}
+            try:
+                return judge.name, confirm_lines(
+                    judge,
+                    job.analysis,
+                    list(job.lines),
+                    suggest_min=SUGGEST_MIN_BITS,
+                    # Yield to any scoring job; the server queues the rest again.
+                    keep_going=lambda: self._live(job) and not self._scoring_waits(),
+                    line_level=not share_tokenizer(loaded, judge),
+                )
+            finally:
+                self._judge_used = time.monotonic()
         scorer = self.pool.get(job.uri, loaded, job.top_k)
         on_partial = None
         if job.on_partial is not None:
@@ -183,3 +274,16 @@ class ModelHost:
         if scored is None:
             return None
         return analyze_scored(scored, job.name, job.language)
+
+
+def _prefixed(progress: ProgressFn | None, role: str) -> ProgressFn | None:
+    if progress is None:
+        return None
+    return lambda what, done, total: progress(f"{role}: {what}", done, total)
+
+
+def _empty_device_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

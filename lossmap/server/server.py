@@ -23,7 +23,9 @@ from pygls.lsp.server import LanguageServer
 
 from .. import __version__
 from ..analysis import FileAnalysis
+from ..analysis.errors import LossmapError
 from ..analysis.languages import language_for
+from ..analysis.roles import ModelRoles, resolve_roles
 from ..analysis.two_sided import fim_format, lines_to_confirm
 from . import features
 from .config import ServerConfig, merge_config
@@ -134,7 +136,22 @@ class LossmapServer(LanguageServer):
         """(Re)load the configured model in the background, with $/progress if supported."""
         token = f"lossmap-load-{time.monotonic_ns()}"
         progress_ok = self.client_supports("window.work_done_progress")
-        spec = self.config.model
+        cfg = self.config
+        try:
+            roles = resolve_roles(cfg.model, cfg.judge, cfg.device)
+        except LossmapError as err:
+            try:  # a bad judge: score live without one, and say why
+                roles = resolve_roles(cfg.model, "none", cfg.device)
+                self.show(f"{err}; line verdicts stay causal only", types.MessageType.Error)
+            except LossmapError:  # a bad live model: loading it reports the error
+                roles = ModelRoles(cfg.model, None)
+        if roles.note:
+            self.show(roles.note, types.MessageType.Info)
+        spec = (
+            roles.live
+            if roles.judge in (None, roles.live)
+            else f"{roles.live} (judge {roles.judge})"
+        )
         last_report = [0.0]
         ended = asyncio.Event()  # set when the load is over, with the end message in ``outcome``
         outcome: list[str] = []
@@ -180,13 +197,31 @@ class LossmapServer(LanguageServer):
 
         def on_done(error: str | None) -> None:
             def finish() -> None:
-                end_progress("failed" if error else f"ready on {self.host.loaded.device}")
+                if error:
+                    end_progress("failed")
                 self._model_ready(error)
 
             self.loop.call_soon_threadsafe(finish)
 
+        def on_judge_done(error: str | None) -> None:
+            def finish() -> None:
+                if self.host.loaded is not None:
+                    judge = "" if error is None else "; the judge failed"
+                    end_progress(f"ready on {self.host.loaded.device}{judge}")
+                if error:
+                    self.show(f"{error}; line verdicts stay causal only", types.MessageType.Error)
+                    self.republish_all()
+                elif self.host.judge is not None and self.host.judge is not self.host.loaded:
+                    judge = self.host.judge
+                    self.log(f"judge {judge.name} ready in {judge.load_seconds:.1f} s")
+                    for uri in list(self.docs):
+                        self._confirm(uri)
+
+            self.loop.call_soon_threadsafe(finish)
+
         self.loop.create_task(progress_lifecycle())
-        self.host.load(spec, self.config.device, on_progress, on_done)
+        self.host.judge_idle_seconds = self.config.judge_idle_seconds
+        self.host.load(roles, self.config.device, on_progress, on_done, on_judge_done)
 
     def _model_ready(self, error: str | None) -> None:
         if self.pull_diagnostics:
@@ -309,13 +344,14 @@ class LossmapServer(LanguageServer):
             return
         if state.timer is not None or self.host.pending(uri):
             return  # a newer version is on its way: confirm that one instead
-        loaded = self.host.loaded
-        if loaded is None:
-            return  # no model (it failed to load): the load error was shown already
-        if fim_format(loaded.tokenizer) is None:
+        host = self.host
+        if host.loaded is None or host.judge_state in ("none", "failed"):
+            return  # no model or no judge: the reason was shown already
+        if host.judge is not None and fim_format(host.judge.tokenizer) is None:
             self.tell_once(
                 uri,
-                f"model {cfg.model} has no fill-in-the-middle tokens: verdicts are causal only",
+                f"model {host.judge.name} has no fill-in-the-middle tokens:"
+                " verdicts are causal only",
                 types.MessageType.Info,
             )
             return
@@ -359,6 +395,8 @@ class LossmapServer(LanguageServer):
         if error:
             self.log(f"{_name(uri)}: {error}")
             return
+        judge, value = value
+        analysis.judge = judge
         analysis.two_sided = {**analysis.two_sided, **value}
         state.pull_id = None  # the confirmed diagnostics differ: pull clients must get them
         self._publish(uri, new_scores=False)
@@ -519,7 +557,9 @@ def apply_settings(ls: LossmapServer, section: Any) -> bool:
     ls.host.pool.budget_bytes = ls.config.cache_budget_mb * 2**20
     for problem in problems:
         ls.show(problem, types.MessageType.Warning)
-    return (before.model, before.device) != (ls.config.model, ls.config.device)
+    ls.host.judge_idle_seconds = ls.config.judge_idle_seconds
+    old = (before.model, before.judge, before.device)
+    return old != (ls.config.model, ls.config.judge, ls.config.device)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
