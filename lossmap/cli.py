@@ -206,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--workers", type=_int_in(1), default=2, metavar="N", help="Ray workers, one model each (2)"
     )
+    from .report.judged_lines import DEFAULT_JUDGED_LINES
+
+    report.add_argument(
+        "--confirm",
+        type=_int_in(0),
+        default=DEFAULT_JUDGED_LINES,
+        metavar="N",
+        help="list the N most surprising lines of the corpus, confirmed by the judge"
+        f" ({DEFAULT_JUDGED_LINES}; 0: none)",
+    )
 
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--stdio", action="store_true", help="accepted; stdio is the default")
@@ -392,14 +402,40 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for _path, why in run.skipped:
         print(f"lossmap: skipped {why}", file=sys.stderr)
+    judged = None
+    if args.confirm:
+        try:
+            judged = _judge_corpus(args, models, run.records)
+        except LossmapError as err:
+            _error(str(err))
+            return EXIT_MODEL
     written = write_report(
-        aggregate(run.records), spec, Path(args.out), args.min_count, run.skipped
+        aggregate(run.records), spec, Path(args.out), args.min_count, run.skipped, judged
     )
     print(
         f"{len(run.records)} files ({run.scored} scored, {run.cached} from the cache),"
         f" {len(run.skipped)} skipped; wrote {', '.join(p.name for p in written)} to {args.out}"
     )
     return EXIT_INPUT if run.skipped else 0
+
+
+def _judge_corpus(args: argparse.Namespace, models, records):
+    """The corpus's lines to look at, confirmed by the judge (models loaded here when the
+    corpus was scored elsewhere)."""
+    from .render.progress import StderrProgress
+    from .report.judged_lines import judge_corpus_lines
+
+    with StderrProgress() as progress:
+        if models is None:
+            models = _load(args, progress)
+        return judge_corpus_lines(
+            models.live,
+            models.judge,
+            records,
+            args.confirm,
+            args.max_bytes,
+            progress=lambda path: lambda d, done, total: progress(f"{path}: {d}", done, total),
+        )
 
 
 def _ray_scorer(args: argparse.Namespace, spec: str, progress):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lossmap import cli
+from lossmap.analysis.roles import ModelRoles, RoleModels
 
 pytestmark = pytest.mark.model
 
@@ -93,8 +94,10 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run(monkeypatch, real_model, capsys):
-    """``lossmap diff ...`` in-process, with the session's model instead of a fresh load."""
-    monkeypatch.setattr(cli, "_load", lambda args, progress: real_model)
+    """``lossmap diff ...`` in-process, with the session's model (live and judge) instead of
+    a fresh load."""
+    models = RoleModels(ModelRoles("default", "default"), real_model, real_model)
+    monkeypatch.setattr(cli, "_load", lambda args, progress: models)
 
     def invoke(repo: Path, *argv: str) -> tuple[int, str, str]:
         monkeypatch.chdir(repo)
@@ -117,6 +120,7 @@ def test_the_planted_bug_is_listed_first_for_a_commit_range(repo, run):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["schema"] == "lossmap.diff" and doc["version"] == 1
+    assert doc["model"] == doc["judge"] == "default"
     first = doc["lines"][0]
     assert (first["path"], first["line"]) == ("stats.py", BUG_LINE), doc["lines"][:3]
     assert first["token"] == "item" and first["expected"].strip() == "best"

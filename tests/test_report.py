@@ -158,3 +158,30 @@ def test_ray_engine_equals_the_local_run(corpus, tmp_path, tiny_model_dir, monke
         for key in a:
             assert a[key]["count"] == b[key]["count"]
             assert abs(a[key]["mean"] - b[key]["mean"]) < 1e-3
+
+
+def test_the_judge_confirms_the_corpus_lines_to_look_at(
+    corpus, tmp_path, fim_model_dirs, monkeypatch, capsys
+):
+    monkeypatch.setenv("LOSSMAP_CACHE_DIR", str(tmp_path / "cache"))
+    live, twin, _ = (str(d) for d in fim_model_dirs)
+    out = tmp_path / "out"
+    argv = ["report", str(corpus), "--model", live, "--judge", twin, "--device", "cpu"]
+    assert cli.main([*argv, "--out", str(out), "--confirm", "3"]) == 1
+    capsys.readouterr()
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["model"] == live and doc["judge"] == twin
+    lines = doc["lines_to_look_at"]
+    assert len(lines) == 3
+    assert all(ln["two_sided_margin"] is not None for ln in lines)  # all confirmed
+    assert [ln["margin"] for ln in lines] == sorted((ln["margin"] for ln in lines), reverse=True)
+    with open(out / "lines_to_look_at.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["path"], int(r["line"])) for r in rows] == [(ln["path"], ln["line"]) for ln in lines]
+    assert "Lines to look at" in (out / "report.html").read_text()
+
+    # --judge none: the same lines' candidates, causal only.
+    assert cli.main([*argv[:5], "none", *argv[6:], "--out", str(out), "--confirm", "2"]) == 1
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["judge"] is None and len(doc["lines_to_look_at"]) == 2
+    assert all(ln["two_sided_margin"] is None for ln in doc["lines_to_look_at"])

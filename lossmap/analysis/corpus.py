@@ -36,6 +36,10 @@ _MEMBER_FIELDS = {
 PYTHON_BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
 
 
+#: Lines per file kept as candidates for the corpus's "lines to look at".
+TOP_LINES_KEPT = 3
+
+
 @dataclass
 class FileRecord:
     """One scored file, reduced to what corpus tables need. Surprises in bits."""
@@ -52,6 +56,8 @@ class FileRecord:
     callee: list[str | None]  # the called name when the token is part of it
     definitions: list[dict[str, Any]]
     defined_names: list[str]
+    #: The file's most surprising lines by the causal verdict: {"line", "verdict"} (bits).
+    top_lines: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +130,10 @@ def file_record(analysis: FileAnalysis, path: str) -> FileRecord:
         callee=callee,
         definitions=definitions,
         defined_names=sorted({d.name for d in analysis.definitions}),
+        top_lines=[
+            {"line": ln.line, "verdict": ln.verdict}
+            for ln in analysis.causal_top_lines(TOP_LINES_KEPT)
+        ],
     )
 
 

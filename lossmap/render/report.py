@@ -15,6 +15,8 @@ from typing import Any
 
 from .. import __version__
 from ..analysis.corpus import CorpusReport, Stats
+from ..review.review import Review
+from .review import review_document
 
 SCHEMA_NAME = "lossmap.report"
 SCHEMA_VERSION = 1
@@ -26,9 +28,14 @@ def _table(stats: dict[str, Stats], min_count: int = 1) -> list[dict[str, Any]]:
 
 
 def report_document(
-    report: CorpusReport, model: str, min_count: int, skipped: list[tuple[str, str]]
+    report: CorpusReport,
+    model: str,
+    min_count: int,
+    skipped: list[tuple[str, str]],
+    judged: Review | None = None,
 ) -> dict[str, Any]:
-    """The versioned JSON document (surprises in bits)."""
+    """The versioned JSON document (surprises in bits). ``judged``: the corpus's lines to
+    look at (see report.judged_lines)."""
 
     def ranked(table: str, best: bool) -> list[dict[str, Any]]:
         return [{"key": k, **s.row()} for k, s in report.ranked(table, min_count, best)]
@@ -38,6 +45,7 @@ def report_document(
         "version": SCHEMA_VERSION,
         "lossmap_version": __version__,
         "model": model,
+        "judge": judged.judge if judged is not None else None,
         "unit": "bits",
         "min_count": min_count,
         "files": report.files,
@@ -58,6 +66,7 @@ def report_document(
         "syntax_errors": _table(report.syntax_errors),
         "calls": _table(report.calls),
         "definitions": report.definitions,
+        "lines_to_look_at": review_document(judged)["lines"] if judged is not None else [],
     }
 
 
@@ -67,7 +76,13 @@ def write_csv(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     for name in ("labels", "node_types", "bpe_tokens", "syntax_errors", "calls", "files"):
         written.append(_csv(out_dir / f"{name}.csv", doc[name]))
     written.append(_csv(out_dir / "definitions.csv", doc["definitions"]))
+    written.append(_csv(out_dir / "lines_to_look_at.csv", _flat(doc["lines_to_look_at"])))
     return written
+
+
+def _flat(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without list values (CSV cells hold scalars)."""
+    return [{k: v for k, v in row.items() if not isinstance(v, list)} for row in rows]
 
 
 def _csv(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -185,6 +200,42 @@ def _rows_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> s
     return "".join(out)
 
 
+def _judged_html(doc: dict[str, Any]) -> str:
+    lines = doc["lines_to_look_at"]
+    if not lines:
+        return ""
+    judge = doc["judge"]
+    how = (
+        f"confirmed two-sided by <code>{html.escape(judge)}</code> (with the code after them)"
+        if judge
+        else "causal only (no judge)"
+    )
+    rows = [
+        {
+            "where": f"{ln['path']}:{ln['line']}",
+            "bits": f"{ln['margin']:.1f}" + ("" if ln["two_sided_margin"] is not None else "*"),
+            "written": ln["token"],
+            "expected": (ln["suggestion"] or ln["expected"] or "").strip(),
+            "code": ln["code"].strip(),
+        }
+        for ln in lines
+    ]
+    return (
+        "<h2>Lines to look at</h2><p class=note>the most surprising lines of the whole code"
+        f" base, {how}; * causal only</p>"
+        + _rows_table(
+            rows,
+            [
+                ("where", "where"),
+                ("bits", "bits"),
+                ("written", "written"),
+                ("expected", "expected"),
+                ("code", "code"),
+            ],
+        )
+    )
+
+
 def render_html(report: CorpusReport, doc: dict[str, Any]) -> str:
     """The self-contained HTML report."""
     min_count = doc["min_count"]
@@ -238,6 +289,7 @@ def render_html(report: CorpusReport, doc: dict[str, Any]) -> str:
                 ("perplexity", "perplexity"),
             ],
         ),
+        _judged_html(doc),
         f"<h2>Files</h2><p class=note>with at least {big} tokens, most perplexing first</p>",
         _rows_table(
             sorted(files, key=lambda f: -f["perplexity"]),
@@ -259,10 +311,11 @@ def write_report(
     out_dir: Path,
     min_count: int,
     skipped: list[tuple[str, str]],
+    judged: Review | None = None,
 ) -> list[Path]:
     """Write report.json, the CSV tables and report.html into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = report_document(report, model, min_count, skipped)
+    doc = report_document(report, model, min_count, skipped, judged)
     (out_dir / "report.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1))
     written = [out_dir / "report.json", *write_csv(doc, out_dir)]
     (out_dir / "report.html").write_text(render_html(report, doc), encoding="utf-8")

@@ -27,7 +27,7 @@ SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "build", "dist"}
 )
 #: Bump when FileRecord changes shape: older cached records are then scored again.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 @dataclass
