@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from lossmap.analysis import analyze_text
 from lossmap.analysis import roles as roles_module
@@ -12,6 +13,9 @@ from lossmap.analysis.analyze import confirm_two_sided
 from lossmap.analysis.errors import ModelSpecError
 from lossmap.analysis.offline_models import LARGE_MODEL
 from lossmap.analysis.roles import resolve_roles, share_tokenizer
+from lossmap.analysis.scoring import token_stats
+from lossmap.analysis.syntax import CODE
+from lossmap.analysis.two_sided import confirm_lines, fim_format
 
 SOURCE = "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(i)\n"
 
@@ -81,3 +85,31 @@ def test_a_judge_with_another_tokenizer_gives_line_verdicts_and_says_so(fim_mode
         assert ts.combined == pytest.approx(min(by_line[n].verdict, ts.two_sided))
     # Ranking still works: confirmed lines lead.
     assert {ln.line for ln in analysis.top_lines(3)} == set(analysis.two_sided)
+
+
+def test_the_judge_reads_its_own_causal_margins_off_its_shared_cache(fim_models):
+    live, twin, _ = fim_models
+    analysis = analyze_text(live, SOURCE, "f.py")
+    lines = [ln.line for ln in analysis.lines if ln.verdict is not None]
+    two = confirm_lines(twin, analysis, lines, suggest=False, judge_causal=True)
+    ids = [t.token_id for t in analysis.tokens]
+    fim = fim_format(twin.tokenizer)
+    checked = 0
+    for ts in two.values():
+        a, b = min(ts.tokens), max(ts.tokens) + 1
+        prompt = torch.tensor([[fim.prefix, *ids[:b]]])
+        with torch.inference_mode():  # a fresh causal pass of the judge over the same prompt
+            hidden = twin.model.base_model(input_ids=prompt).last_hidden_state[0]
+            fresh = token_stats(twin, hidden[a:b], torch.tensor(ids[a:b]), 1)
+        for i, st in zip(range(a, b), fresh, strict=True):
+            if st[4] is not None:
+                assert abs(ts.tokens[i].causal_margin - st[4]) < 1e-3
+                checked += 1
+        code = [
+            i
+            for i in ts.tokens
+            if analysis.syntax[i].kind == CODE and analysis.tokens[i].code_margin is not None
+        ]
+        expected = max(min(ts.tokens[i].causal_margin, ts.tokens[i].code_margin) for i in code)
+        assert ts.combined == pytest.approx(expected)
+    assert checked > 10

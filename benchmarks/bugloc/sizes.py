@@ -11,7 +11,9 @@ small and large), so every pairing below is ranked from one set of passes:
 
 - "<live> causal": what the live highlights rank by (max code-token margin of the line);
 - "<live> + judge <judge>": the live model's causal top K confirmed by the judge, then ranked
-  by a rule over the confirmed lines, ahead of the rest in causal order (what ships).
+  by a rule over the confirmed lines, ahead of the rest in causal order (what ships); the
+  "judge's min" rule pairs the judge's own causal margins (read off its shared prefix cache
+  during confirmation) with its two-sided ones.
 
 Results are appended per mutant (resumable); the summary also prints the cost per confirmed
 line of each model, measured in the same process.
@@ -83,6 +85,15 @@ def rankings(small_name, large_name, small, large, two_small, two_large) -> dict
         f"{small_name} min(causal, two-sided) (all lines)": s["min"],
         f"{large_name} min(causal, two-sided) (all lines)": big["min"],
     }
+    # What ships on CPU: the judge pairs its own causal margin (read off the shared cache)
+    # with its two-sided one; the live model only chooses which lines it confirms.
+    own = {
+        n: (ts.combined if ts is not None else None)
+        for n, ts in ((n, two_large.get(n)) for n in s["causal"])
+    }
+    out[f"live {small_name}, judge {large_name}: top {K} by judge's min(causal, two-sided)"] = (
+        _shipped(s["causal"], own)
+    )
     for live, judge, rules, causal in (
         (small_name, small_name, s, s["causal"]),
         (small_name, large_name, mixed, s["causal"]),
@@ -125,7 +136,7 @@ def main() -> None:
             lines = [ln.line for ln in a_small.lines if ln.verdict is not None]
             two_small = confirm_lines(small, a_small, lines, suggest=False)
             t.append(time.perf_counter())
-            two_large = confirm_lines(large, a_small, lines, suggest=False)
+            two_large = confirm_lines(large, a_small, lines, suggest=False, judge_causal=True)
             t.append(time.perf_counter())
             rules = rankings(args.live, args.judge, a_small, a_large, two_small, two_large)
             ranks = {name: rank_of(scores, m.line) for name, scores in rules.items()}

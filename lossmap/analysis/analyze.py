@@ -142,6 +142,7 @@ def confirm_two_sided(
         suggest=suggest,
         suggest_min=SUGGEST_MIN_BITS,
         line_level=line_level,
+        judge_causal=live is not None and live is not judge,
     )
 
 

@@ -25,7 +25,7 @@ import torch
 
 from .kv_cache import crop_to
 from .model_loading import LoadedModel
-from .scoring import DEFAULT_CHUNK, decode_token, token_stats
+from .scoring import DEFAULT_CHUNK, TokenScore, decode_token, token_stats
 from .syntax import CODE
 
 ProgressFn = Callable[[str, float, float | None], None]
@@ -76,6 +76,9 @@ class TwoSidedToken:
     surprise: float
     code_margin: float
     expected: str | None  # the model's first choice between the code before and after
+    #: The judge's own causal margin (code before only), when the judge is not the model
+    #: that scored the file; the line verdict then pairs the judge's two views.
+    causal_margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def confirm_lines(
     keep_going: Callable[[], bool] | None = None,
     batch: int | None = None,
     line_level: bool = False,
+    judge_causal: bool = False,
 ) -> dict[int, TwoSidedLine]:
     """Two-sided numbers for the given 1-based ``lines`` of a FileAnalysis.
 
@@ -120,6 +124,10 @@ def confirm_lines(
 
     ``line_level``: ``loaded`` (the judge) tokenizes differently from the model that scored
     ``analysis``; each line is tokenized again by the judge and only line verdicts come back.
+
+    ``judge_causal``: ``loaded`` is not the model that scored ``analysis``: also score each
+    line causally with it (the shared cache already holds the code before the line, so this
+    costs the line's own tokens) and pair the judge's causal and two-sided margins.
     """
     fim = fim_format(loaded.tokenizer)
     if fim is None or not lines:
@@ -144,7 +152,7 @@ def confirm_lines(
     options = (suggest, suggest_min, progress, keep_going)
     if batch > 1:
         return _confirm_batched(*args, batch, *options)
-    return _confirm_shared_cache(*args, *options)
+    return _confirm_shared_cache(*args, *options, judge_causal)
 
 
 def _prefix_starts(todo: list[tuple[int, int, int]], max_prefix: int) -> list[int]:
@@ -170,7 +178,7 @@ def _stats(loaded, hidden_rows: torch.Tensor, actual: torch.Tensor) -> list[tupl
 
 def _confirm_shared_cache(
     loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix,
-    suggest, suggest_min, progress, keep_going,
+    suggest, suggest_min, progress, keep_going, judge_causal=False,
 ) -> dict[int, TwoSidedLine]:  # fmt: skip
     from transformers import DynamicCache
 
@@ -186,14 +194,25 @@ def _confirm_shared_cache(
             break
         if cache is None or starts[done] != start:
             cache, start = DynamicCache(), starts[done]
-            first = [fim.prefix, *ids[start:a]]
-            base(input_ids=torch.tensor([first], device=dev), past_key_values=cache, use_cache=True)
+            first = torch.tensor([[fim.prefix, *ids[start:a]]], device=dev)
+            out = base(input_ids=first, past_key_values=cache, use_cache=True)
+            last = out.last_hidden_state[0, -1]  # it predicts ids[a]
             cached_to = a
         elif a > cached_to:
             more = torch.tensor([ids[cached_to:a]], device=dev)
-            base(input_ids=more, past_key_values=cache, use_cache=True)
+            last = base(input_ids=more, past_key_values=cache, use_cache=True).last_hidden_state[
+                0, -1
+            ]
             cached_to = a
         prefix_len = cache.get_seq_length()
+        causal = None
+        if judge_causal:  # the judge reads the line after the code before it, then forgets it
+            rows = [last[None]]
+            if b - a > 1:
+                step = torch.tensor([ids[a : b - 1]], device=dev)
+                rows.append(base(input_ids=step, past_key_values=cache).last_hidden_state[0])
+                crop_to(cache, prefix_len)
+            causal = iter(_stats(loaded, torch.cat(rows), torch.tensor(ids[a:b], device=dev)))
         suffix = ids[b : b + suffix_tokens]
         prompt = [fim.suffix, *suffix, fim.middle, *ids[a:b]]
         hidden = base(
@@ -202,7 +221,7 @@ def _confirm_shared_cache(
         mid = 1 + len(suffix)  # position of <fim_middle>: it predicts ids[a]
         pos = torch.arange(mid, mid + (b - a), device=dev)
         stats = _stats(loaded, hidden[pos], torch.tensor(ids[a:b], device=dev))
-        per_token = _per_token(loaded, ids, a, b, iter(stats))
+        per_token = _per_token(loaded, ids, a, b, iter(stats), causal)
         summary = _summarize(line, per_token, tokens, syntax, None)
         if suggest and summary.combined is not None and summary.combined >= suggest_min:
             crop_to(cache, prefix_len + mid + 1)
@@ -321,15 +340,17 @@ def _judge_ids(judge, text: str) -> list[int]:
     )
 
 
-def _per_token(loaded, ids, a: int, b: int, stats) -> dict[int, TwoSidedToken]:
-    """Two-sided numbers of tokens ``a .. b-1`` from the next rows of ``stats``."""
+def _per_token(loaded, ids, a: int, b: int, stats, causal=None) -> dict[int, TwoSidedToken]:
+    """Two-sided numbers of tokens ``a .. b-1`` from the next rows of ``stats`` (and the
+    judge's causal margins from ``causal``, when given)."""
     per_token = {}
     for i in range(a, b):
         surprise, _rank, _entropy, _code, margin, _top_p, top_ids = next(stats)
         expected = None
         if top_ids and top_ids[0] != ids[i]:
             expected = decode_token(loaded, top_ids[0])
-        per_token[i] = TwoSidedToken(surprise, margin, expected)
+        own = next(causal)[4] if causal is not None else None
+        per_token[i] = TwoSidedToken(surprise, margin, expected, own)
     return per_token
 
 
@@ -337,7 +358,7 @@ def _summarize(line, per_token, tokens, syntax, suggestion) -> TwoSidedLine:
     code = [i for i in per_token if syntax[i].kind == CODE and tokens[i].code_margin is not None]
     if not code:
         return TwoSidedLine(line, per_token, None, None, None, suggestion)
-    combined = {i: min(tokens[i].code_margin, per_token[i].code_margin) for i in code}
+    combined = {i: min(_causal(tokens[i], per_token[i]), per_token[i].code_margin) for i in code}
     worst = max(code, key=lambda i: combined[i])
     return TwoSidedLine(
         line=line,
@@ -347,6 +368,12 @@ def _summarize(line, per_token, tokens, syntax, suggestion) -> TwoSidedLine:
         worst_token=worst,
         suggestion=suggestion,
     )
+
+
+def _causal(live: TokenScore, judged: TwoSidedToken) -> float:
+    """The causal margin a line verdict pairs with the two-sided one: the judge's own when it
+    has one (both views from the stronger model), else the live model's."""
+    return judged.causal_margin if judged.causal_margin is not None else live.code_margin
 
 
 def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat) -> str:

@@ -33,12 +33,10 @@ def judge_corpus_lines(
     """The ``n`` most surprising lines of ``records``, confirmed by ``judge`` (causal only
     when it is None); None when there is nothing to rank."""
     candidates = sorted(
-
-            (-top["verdict"], record.path, top["line"])
-            for record in records
-            for top in record.top_lines
-            if top.get("verdict") is not None
-
+        (-top["verdict"], record.path, top["line"])
+        for record in records
+        for top in record.top_lines
+        if top.get("verdict") is not None
     )[:n]
     by_file: dict[str, list[int]] = {}
     for _, path, line in candidates:

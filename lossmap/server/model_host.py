@@ -255,6 +255,7 @@ class ModelHost:
                     # Yield to any scoring job; the server queues the rest again.
                     keep_going=lambda: self._live(job) and not self._scoring_waits(),
                     line_level=not share_tokenizer(loaded, judge),
+                    judge_causal=judge is not loaded,
                 )
             finally:
                 self._judge_used = time.monotonic()
