@@ -7,6 +7,8 @@
 /** The server's keys (lossmap/server/config.py `_CAMEL`); a test keeps the two in step. */
 export const SERVER_KEYS = [
   'model',
+  'judge',
+  'judgeIdleSeconds',
   'device',
   'displayThreshold',
   'diagnosticThreshold',
