@@ -113,3 +113,32 @@ def test_the_judge_reads_its_own_causal_margins_off_its_shared_cache(fim_models)
         expected = max(min(ts.tokens[i].causal_margin, ts.tokens[i].code_margin) for i in code)
         assert ts.combined == pytest.approx(expected)
     assert checked > 10
+
+
+def test_a_confirmation_that_must_give_way_runs_in_pieces_with_the_same_numbers(fim_models):
+    live, twin, _ = fim_models
+    text = SOURCE * 8  # prefixes and suffixes longer than one piece
+    analysis = analyze_text(live, text, "f.py")
+    lines = [ln.line for ln in analysis.lines if ln.verdict is not None][-4:]
+    whole = confirm_lines(twin, analysis, lines, suggest=False, judge_causal=True)
+    calls = []
+
+    def keep_going() -> bool:
+        calls.append(1)
+        return True
+
+    pieces = confirm_lines(
+        twin, analysis, lines, suggest=False, judge_causal=True, keep_going=keep_going
+    )
+    assert len(calls) > len(lines)  # asked between pieces too, not only between lines
+    assert whole.keys() == pieces.keys() == set(lines)
+    for n in lines:
+        for i, t in whole[n].tokens.items():
+            assert abs(t.code_margin - pieces[n].tokens[i].code_margin) < 1e-3
+            assert abs(t.causal_margin - pieces[n].tokens[i].causal_margin) < 1e-3
+    # Told to stop inside the first line's prefix: nothing half-done comes back.
+    budget = iter([True])  # yes before the first line, then no
+    stopped = confirm_lines(
+        twin, analysis, lines, suggest=False, keep_going=lambda: next(budget, False)
+    )
+    assert stopped == {}

@@ -48,6 +48,9 @@ DEFAULT_CONFIRM = 8
 MAX_LINE_TOKENS = 256
 #: Lines per forward pass on CUDA (whole prompts side by side).
 DEFAULT_GPU_BATCH = 8
+#: Tokens per forward pass when a confirmation must give way quickly (the server): a scoring
+#: job waits at most one piece (about a second with the 1.5B judge on 2 CPU cores).
+PIECE_TOKENS = 64
 #: Longest greedy suggestion, tokens.
 DEFAULT_SUGGESTION_TOKENS = 24
 
@@ -185,7 +188,27 @@ def _confirm_shared_cache(
     tokens, syntax = analysis.tokens, analysis.syntax
     base = loaded.model.base_model
     dev = loaded.device
-    cache = None
+    # With ``keep_going`` (the server), the model runs in pieces so that a waiting scoring
+    # job never waits for more than one piece; without it, in one pass per step.
+    piece = PIECE_TOKENS if keep_going is not None else None
+
+    def feed(cache, new_ids: list[int], keep_from: int = 0) -> torch.Tensor | None:
+        """Append ``new_ids`` to ``cache``; their hidden states from ``keep_from`` on
+        (negative: from the end), or None when ``keep_going`` said stop between pieces."""
+        size = piece or max(len(new_ids), 1)
+        if keep_from < 0:
+            keep_from += len(new_ids)
+        kept = []
+        for p in range(0, len(new_ids), size):
+            if p and not keep_going():
+                return None
+            chunk = torch.tensor([new_ids[p : p + size]], device=dev)
+            out = base(input_ids=chunk, past_key_values=cache, use_cache=True)
+            if p + size > keep_from:
+                kept.append(out.last_hidden_state[0, max(keep_from - p, 0) :])
+        return torch.cat(kept)
+
+    cache, last = None, None
     start = cached_to = 0  # the cache holds <fim_prefix> + ids[start:cached_to]
     results: dict[int, TwoSidedLine] = {}
     starts = _prefix_starts(todo, max_prefix)
@@ -194,38 +217,37 @@ def _confirm_shared_cache(
             break
         if cache is None or starts[done] != start:
             cache, start = DynamicCache(), starts[done]
-            first = torch.tensor([[fim.prefix, *ids[start:a]]], device=dev)
-            out = base(input_ids=first, past_key_values=cache, use_cache=True)
-            last = out.last_hidden_state[0, -1]  # it predicts ids[a]
-            cached_to = a
+            rows = feed(cache, [fim.prefix, *ids[start:a]], keep_from=-1)
         elif a > cached_to:
-            more = torch.tensor([ids[cached_to:a]], device=dev)
-            last = base(input_ids=more, past_key_values=cache, use_cache=True).last_hidden_state[
-                0, -1
-            ]
-            cached_to = a
+            rows = feed(cache, ids[cached_to:a], keep_from=-1)
+        else:
+            rows = last[None]
+        if rows is None:
+            break  # stopped: the half-extended cache is thrown away
+        last, cached_to = rows[-1], a  # ``last`` predicts ids[a]
         prefix_len = cache.get_seq_length()
         causal = None
         if judge_causal:  # the judge reads the line after the code before it, then forgets it
-            rows = [last[None]]
+            rows = last[None]
             if b - a > 1:
-                step = torch.tensor([ids[a : b - 1]], device=dev)
-                rows.append(base(input_ids=step, past_key_values=cache).last_hidden_state[0])
+                more = feed(cache, ids[a : b - 1])
                 crop_to(cache, prefix_len)
-            causal = iter(_stats(loaded, torch.cat(rows), torch.tensor(ids[a:b], device=dev)))
+                if more is None:
+                    break
+                rows = torch.cat([rows, more])
+            causal = iter(_stats(loaded, rows, torch.tensor(ids[a:b], device=dev)))
         suffix = ids[b : b + suffix_tokens]
-        prompt = [fim.suffix, *suffix, fim.middle, *ids[a:b]]
-        hidden = base(
-            input_ids=torch.tensor([prompt], device=dev), past_key_values=cache, use_cache=True
-        ).last_hidden_state[0]
         mid = 1 + len(suffix)  # position of <fim_middle>: it predicts ids[a]
-        pos = torch.arange(mid, mid + (b - a), device=dev)
+        hidden = feed(cache, [fim.suffix, *suffix, fim.middle, *ids[a:b]], keep_from=mid)
+        if hidden is None:
+            break
+        pos = torch.arange(0, b - a, device=dev)
         stats = _stats(loaded, hidden[pos], torch.tensor(ids[a:b], device=dev))
         per_token = _per_token(loaded, ids, a, b, iter(stats), causal)
         summary = _summarize(line, per_token, tokens, syntax, None)
         if suggest and summary.combined is not None and summary.combined >= suggest_min:
             crop_to(cache, prefix_len + mid + 1)
-            suggestion = _greedy_middle(loaded, cache, hidden[mid], fim)
+            suggestion = _greedy_middle(loaded, cache, hidden[0], fim)
             summary = _summarize(line, per_token, tokens, syntax, suggestion)
         crop_to(cache, prefix_len)
         results[line] = summary
