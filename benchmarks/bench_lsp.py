@@ -148,7 +148,7 @@ def session_text(model: str, tokens: int) -> tuple[str, int, int]:
 
 async def typing_session(args, env: dict[str, str]) -> None:
     text, line, n_tokens = session_text(args.model, args.tokens)
-    options = {"model": args.model, "device": args.device, "debounceMs": 300}
+    options = {"model": args.model, "judge": args.judge, "device": args.device, "debounceMs": 300}
     editor = Editor(env, options)
     await editor.start()
     editor.open(text)
@@ -200,7 +200,7 @@ async def typing_session(args, env: dict[str, str]) -> None:
 
 
 async def cold_start(args, env: dict[str, str], label: str) -> float:
-    options = {"model": args.model, "device": args.device}
+    options = {"model": args.model, "judge": args.judge, "device": args.device}
     t = time.perf_counter()
     editor = Editor(env, options)
     await editor.start()
@@ -215,6 +215,9 @@ async def cold_start(args, env: dict[str, str], label: str) -> float:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="default")
+    ap.add_argument(
+        "--judge", default="auto", help="auto (default-large on CPU), same, none, or a spec"
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--keys", type=int, default=200)
     ap.add_argument("--tokens", type=int, default=1000)
