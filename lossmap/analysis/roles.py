@@ -136,16 +136,19 @@ def load_roles(
     progress: ProgressFn | None = None,
 ) -> RoleModels:
     """Load the live model, then the judge (the same object when it is the same spec)."""
-
-    def step(role: str) -> ProgressFn | None:
-        if progress is None:
-            return None
-        return lambda what, done, total: progress(f"{role}: {what}", done, total)
-
-    live = load_model(roles.live, device, trust_remote_code, step(f"live {roles.live}"))
+    live_progress = role_progress(progress, f"live {roles.live}")
+    live = load_model(roles.live, device, trust_remote_code, live_progress)
     judge = None
     if roles.judge_is_live:
         judge = live
     elif roles.judge is not None:
-        judge = load_model(roles.judge, device, trust_remote_code, step(f"judge {roles.judge}"))
+        judge_progress = role_progress(progress, f"judge {roles.judge}")
+        judge = load_model(roles.judge, device, trust_remote_code, judge_progress)
     return RoleModels(roles, live, judge)
+
+
+def role_progress(progress: ProgressFn | None, role: str) -> ProgressFn | None:
+    """``progress`` with each step named after the role it loads for."""
+    if progress is None:
+        return None
+    return lambda what, done, total: progress(f"{role}: {what}", done, total)

@@ -21,7 +21,7 @@ from typing import Any
 from ..analysis import FileAnalysis, LoadedModel, load_model
 from ..analysis.analyze import SUGGEST_MIN_BITS, analyze_scored
 from ..analysis.errors import LossmapError
-from ..analysis.roles import ModelRoles, share_tokenizer
+from ..analysis.roles import ModelRoles, role_progress, share_tokenizer
 from ..analysis.scorer_pool import ScorerPool
 from ..analysis.two_sided import confirm_lines, fim_format
 
@@ -112,7 +112,9 @@ class ModelHost:
             self.pool.clear()
 
         def run() -> None:
-            live_progress = _prefixed(progress, f"live {roles.live}") if roles.judge else progress
+            live_progress = (
+                role_progress(progress, f"live {roles.live}") if roles.judge else progress
+            )
             loaded, error = _load(roles.live, device, live_progress)
             with self._cv:
                 if generation != self._load_generation:
@@ -137,7 +139,7 @@ class ModelHost:
     def _load_judge(self, generation: int, progress: ProgressFn | None) -> str | None:
         """Load the judge of the current roles; returns the error, if any."""
         spec = self.roles.judge
-        judge, error = _load(spec, self._device, _prefixed(progress, f"judge {spec}"))
+        judge, error = _load(spec, self._device, role_progress(progress, f"judge {spec}"))
         with self._cv:
             if generation != self._load_generation:
                 return None
@@ -275,12 +277,6 @@ class ModelHost:
         if scored is None:
             return None
         return analyze_scored(scored, job.name, job.language)
-
-
-def _prefixed(progress: ProgressFn | None, role: str) -> ProgressFn | None:
-    if progress is None:
-        return None
-    return lambda what, done, total: progress(f"{role}: {what}", done, total)
 
 
 def _empty_device_cache() -> None:
