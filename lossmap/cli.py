@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a file could not be analysed (the others still are);
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -231,6 +232,8 @@ def _load(args: argparse.Namespace, progress):
     from .analysis.roles import load_roles
 
     roles = configured_roles(args)
+    if getattr(args, "confirm", None) == 0:  # nothing to judge: never load a judge
+        roles = dataclasses.replace(roles, judge=None, note=None)
     if roles.note:
         print(f"lossmap: note: {roles.note}", file=sys.stderr)
     return load_roles(roles, args.device, args.trust_remote_code, progress)

@@ -65,9 +65,10 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
     """The ``top`` most surprising lines, with the token and what the model expected."""
     scale = 0.6931471805599453 if unit == "nats" else 1.0
     # Every string from the file goes in as Text: never parsed as rich markup.
-    table = Table(
-        title=Text(f"most surprising lines of {_printable(analysis.name)}"), title_justify="left"
-    )
+    title = f"most surprising lines of {_printable(analysis.name)}"
+    if analysis.judge:
+        title += f" (2-sided: judged by {_printable(analysis.judge)})"
+    table = Table(title=Text(title), title_justify="left")
     table.add_column("line", justify="right", no_wrap=True)
     table.add_column(unit, justify="right", no_wrap=True)
     table.add_column("2-sided", justify="right", no_wrap=True)
