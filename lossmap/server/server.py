@@ -398,6 +398,13 @@ class LossmapServer(LanguageServer):
         judge, value = value
         analysis.judge = judge
         analysis.two_sided = {**analysis.two_sided, **value}
+        if any(ts.line_level for ts in value.values()):
+            self.tell_once(
+                uri,
+                f"judge {judge} tokenizes differently from {self.host.loaded.name}:"
+                " its verdicts are per line, not per token",
+                types.MessageType.Info,
+            )
         state.pull_id = None  # the confirmed diagnostics differ: pull clients must get them
         self._publish(uri, new_scores=False)
         missing = tuple(n for n in requested if n not in value)

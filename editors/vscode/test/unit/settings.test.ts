@@ -20,6 +20,8 @@ const SECTION = {
   heatMap: { enabled: true },
   trace: { server: 'off' },
   model: 'default',
+  judge: 'default-large',
+  judgeIdleSeconds: 900,
   device: 'cpu',
   displayThreshold: 10,
   diagnosticThreshold: 10,
