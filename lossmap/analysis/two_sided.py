@@ -49,8 +49,9 @@ MAX_LINE_TOKENS = 256
 #: Lines per forward pass on CUDA (whole prompts side by side).
 DEFAULT_GPU_BATCH = 8
 #: Tokens per forward pass when a confirmation must give way quickly (the server): a scoring
-#: job waits at most one piece (about a second with the 1.5B judge on 2 CPU cores).
-PIECE_TOKENS = 64
+#: job waits at most one piece (measured in benchmarks/RESULTS.md: 32 tokens cut the first
+#: highlights' p50 wait behind the 1.5B judge on 2 CPU cores from 2.4 s with 64 to 1.8 s).
+PIECE_TOKENS = 32
 #: Longest greedy suggestion, tokens.
 DEFAULT_SUGGESTION_TOKENS = 24
 
