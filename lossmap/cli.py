@@ -239,6 +239,11 @@ def _load(args: argparse.Namespace, progress):
     return load_roles(roles, args.device, args.trust_remote_code, progress)
 
 
+def _per_file(progress):
+    """A factory of per-file progress callbacks whose steps are prefixed by the file's path."""
+    return lambda path: lambda what, done, total: progress(f"{path}: {what}", done, total)
+
+
 def _load_reported(args: argparse.Namespace):
     """The models, with progress on stderr; None (the reason printed) when they cannot load."""
     from .render.progress import StderrProgress
@@ -340,7 +345,7 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
             confirm=args.confirm if models.judge is not None else 0,
             threshold=args.threshold,
             max_lines=args.max,
-            progress=lambda path: lambda d, done, total: progress(f"{path}: {d}", done, total),
+            progress=_per_file(progress),
         )
     _print_review(args.format, review)
     return 0
@@ -437,7 +442,7 @@ def _judge_corpus(args: argparse.Namespace, models, records):
             records,
             args.confirm,
             args.max_bytes,
-            progress=lambda path: lambda d, done, total: progress(f"{path}: {d}", done, total),
+            progress=_per_file(progress),
         )
 
 

@@ -45,6 +45,11 @@ class Mutant:
     before: str
     after: str
 
+    @property
+    def ident(self) -> str:
+        """A stable id, the key of a results file (runs resume by it)."""
+        return f"{self.module}:{self.function}:{self.kind}:{self.line}"
+
 
 def _functions(tree: ast.Module):
     for node in ast.walk(tree):

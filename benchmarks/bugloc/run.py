@@ -105,14 +105,12 @@ def main() -> None:
     args = ap.parse_args()
 
     out = Path(args.out)
-    done = set()
-    if out.exists():
-        done = {json.loads(line)["id"] for line in out.read_text().splitlines() if line}
+    done = {r["id"] for r in read_records(out)}
     loaded = load_model(args.model, device=args.device)
     mutants = make_mutants(args.count)
     with out.open("a") as f:
         for k, m in enumerate(mutants):
-            ident = f"{m.module}:{m.function}:{m.kind}:{m.line}"
+            ident = m.ident
             if ident in done:
                 continue
             t0 = time.perf_counter()
@@ -151,8 +149,15 @@ def main() -> None:
     summarize(out)
 
 
+def read_records(path: Path) -> list[dict]:
+    """The per-mutant records of a results file (none when it does not exist yet)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
 def summarize(path: Path) -> None:
-    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    records = read_records(path)
     names = list(dict.fromkeys(n for r in records for n in r["ranks"]))
     print(
         f"\n{len(records)} mutants, {statistics.fmean(r['lines'] for r in records):.1f} lines"

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from mutants import make_mutants  # noqa: E402
-from run import rank_of  # noqa: E402
+from run import rank_of, read_records  # noqa: E402
 
 from lossmap.analysis import analyze_text, load_model  # noqa: E402
 from lossmap.analysis.syntax import CODE  # noqa: E402
@@ -115,15 +115,13 @@ def main() -> None:
     args = ap.parse_args()
 
     out = Path(args.out)
-    done = set()
-    if out.exists():
-        done = {json.loads(line)["id"] for line in out.read_text().splitlines() if line}
+    done = {r["id"] for r in read_records(out)}
     small = load_model(args.live, device=args.device)
     large = load_model(args.judge, device=args.device)
     mutants = make_mutants(args.count)[: args.limit]
     with out.open("a") as f:
         for k, m in enumerate(mutants):
-            ident = f"{m.module}:{m.function}:{m.kind}:{m.line}"
+            ident = m.ident
             if ident in done:
                 continue
             t = [time.perf_counter()]
@@ -162,7 +160,7 @@ def main() -> None:
 
 def summarize(path: Path) -> None:
     """The table of every ranking, and the cost of each model per confirmed line."""
-    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    records = read_records(path)
     names = list(dict.fromkeys(n for r in records for n in r["ranks"]))
     print(
         f"\n{len(records)} mutants,"

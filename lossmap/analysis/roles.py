@@ -27,9 +27,6 @@ ProgressFn = Callable[[str, float, float | None], None]
 #: ``judge`` values with a meaning of their own (anything else is a model spec).
 JUDGE_NONE, JUDGE_SAME, JUDGE_AUTO = "none", "same", "auto"
 
-#: Resident float32 sizes, for the README and messages (parameters x 4 bytes).
-MODEL_MEMORY_GB = {DEFAULT_MODEL.name: 2.0, LARGE_MODEL.name: 6.2}
-
 
 @dataclass(frozen=True)
 class ModelRoles:
@@ -123,10 +120,6 @@ class RoleModels:
     roles: ModelRoles
     live: LoadedModel
     judge: LoadedModel | None
-
-    @property
-    def judge_name(self) -> str | None:
-        return None if self.judge is None else self.judge.name
 
 
 def load_roles(
