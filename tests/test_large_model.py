@@ -29,7 +29,8 @@ def test_the_installed_parts_assemble_into_the_verified_file(tmp_path):
 
 
 def test_it_loads_and_shares_the_default_models_tokenizer(real_model):
-    large = load_model("default-large", device="cpu")
+    large = load_model("default-large", device="cpu", tokenizer_like=real_model)
     assert large.model.config.num_hidden_layers == 28  # the 1.5B, not the 0.5B (24)
     assert large.path.endswith(f"default-large-{LARGE_MODEL.sha256[:12]}")
     assert share_tokenizer(real_model, large)  # its numbers attach to the live tokens
+    assert large.tokenizer is real_model.tokenizer  # the same files: loaded once

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
+
+import pytest
 
 from lossmap.analysis.roles import ModelRoles
 from lossmap.server.model_host import ModelHost, ScoringJob
 
 TEXT = "def f(x):\n    return x + 1\n" * 20
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen_heap():
+    """The host freezes the heap (as the server process should); give this test process's
+    later tests their garbage collector back."""
+    yield
+    gc.unfreeze()
 
 
 def job(uri: str, priority: float, done: list, current=lambda: True, text: str = TEXT):
@@ -103,6 +115,8 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
     )
     assert judged.wait(60) and host.judge_state == "ready"
     assert host.judge is not host.loaded
+    assert gc.get_freeze_count() > 0  # loading froze what it left, out of the GC's walks
+    first_judge = weakref.ref(host.judge.model)
 
     done: list = []
     score, finished = job("file:///a", 1.0, done)
@@ -138,6 +152,7 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
     while host.judge_state != "freed" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert host.judge_state == "freed" and host.judge is None
+    assert first_judge() is None  # released (the heap froze after loading)
     assert host.loaded is not None  # the live model stays
     confirm()  # loads the judge again
     assert host.judge_state == "ready"

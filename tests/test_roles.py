@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 
 import pytest
 import torch
 
-from lossmap.analysis import analyze_text
+from lossmap.analysis import analyze_text, load_model
 from lossmap.analysis import roles as roles_module
 from lossmap.analysis.analyze import confirm_two_sided
 from lossmap.analysis.errors import ModelSpecError
@@ -51,11 +53,28 @@ def test_bad_roles_are_refused_with_the_setting_named():
         resolve_roles("/missing/m.gguf", "none", "cpu")
 
 
-def test_share_tokenizer(fim_models):
+def test_share_tokenizer(fim_models, fim_model_dirs, tmp_path):
     live, twin, other = fim_models
     assert share_tokenizer(live, live)
-    assert share_tokenizer(live, twin)
+    assert share_tokenizer(live, twin)  # same tokenizer files
     assert not share_tokenizer(live, other)
+    # Files that differ in bytes but not in vocabulary: the slow comparison still says yes.
+    edited = tmp_path / "edited"
+    shutil.copytree(fim_model_dirs[1], edited)
+    config = json.loads((edited / "tokenizer_config.json").read_text())
+    (edited / "tokenizer_config.json").write_text(json.dumps({**config, "note": "x"}))
+    reworded = load_model(str(edited), device="cpu")
+    assert reworded.tokenizer_digest != live.tokenizer_digest
+    assert share_tokenizer(live, reworded)
+
+
+def test_a_judge_reuses_the_live_tokenizer_when_its_files_are_the_same(fim_model_dirs):
+    live_dir, twin_dir, other_dir = fim_model_dirs
+    live = load_model(str(live_dir), device="cpu")
+    twin = load_model(str(twin_dir), device="cpu", tokenizer_like=live)
+    other = load_model(str(other_dir), device="cpu", tokenizer_like=live)
+    assert twin.tokenizer is live.tokenizer
+    assert other.tokenizer is not live.tokenizer and len(other.tokenizer) != len(live.tokenizer)
 
 
 def test_a_judge_with_the_same_tokenizer_gives_per_token_numbers(fim_models):

@@ -97,12 +97,17 @@ def _check(spec: str, role: str) -> None:
 def share_tokenizer(a, b) -> bool:
     """Whether two LoadedModels tokenize every text alike (same vocabulary and BOS), so a
     judge's numbers belong to the live model's tokens one for one."""
-    if a is b:
+    if a is b or a.tokenizer is b.tokenizer:
+        return True
+    if a.tokenizer_digest is not None and a.tokenizer_digest == b.tokenizer_digest:
         return True
     return _tokenizer_key(a) == _tokenizer_key(b)
 
 
 def _tokenizer_key(loaded) -> tuple:
+    """Vocabulary, BOS and a probe's ids: slow (the vocabulary is sorted, about 0.5 s for
+    150k entries, holding the GIL), so computed once per model and only when the tokenizer
+    files differ."""
     key = loaded.cache.get("tokenizer_key")
     if key is None:
         tok = loaded.tokenizer
@@ -136,7 +141,9 @@ def load_roles(
         judge = live
     elif roles.judge is not None:
         judge_progress = role_progress(progress, f"judge {roles.judge}")
-        judge = load_model(roles.judge, device, trust_remote_code, judge_progress)
+        judge = load_model(
+            roles.judge, device, trust_remote_code, judge_progress, tokenizer_like=live
+        )
     return RoleModels(roles, live, judge)
 
 

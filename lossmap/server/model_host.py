@@ -53,10 +53,14 @@ class ScoringJob:
     generation: int = 0
 
 
-def _load(spec: str, device: str, progress: ProgressFn | None) -> tuple[Any, str | None]:
+def _load(
+    spec: str, device: str, progress: ProgressFn | None, tokenizer_like: Any = None
+) -> tuple[Any, str | None]:
     """(LoadedModel, None) or (None, the reason): a model failing to load never escapes."""
     try:
-        return load_model(spec, device=device, progress=progress), None
+        return load_model(
+            spec, device=device, progress=progress, tokenizer_like=tokenizer_like
+        ), None
     except LossmapError as err:
         return None, str(err)
     except Exception as err:  # a model that fails in an unforeseen way
@@ -126,6 +130,7 @@ class ModelHost:
                 elif loaded is None and roles.judge is not None:
                     self.judge_state = "failed"
                 self._cv.notify_all()
+            _settle_heap(full=True)  # frees the models this load replaced, cycles and all
             done(error)
             judge_error = None
             if loaded is not None and self.judge_state == "loading":
@@ -139,7 +144,10 @@ class ModelHost:
     def _load_judge(self, generation: int, progress: ProgressFn | None) -> str | None:
         """Load the judge of the current roles; returns the error, if any."""
         spec = self.roles.judge
-        judge, error = _load(spec, self._device, role_progress(progress, f"judge {spec}"))
+        judge, error = _load(
+            spec, self._device, role_progress(progress, f"judge {spec}"), self.loaded
+        )
+        _settle_heap(full=False)
         with self._cv:
             if generation != self._load_generation:
                 return None
@@ -160,7 +168,7 @@ class ModelHost:
             and not any(j.kind == "confirm" for j in self._jobs.values())
         ):
             self.judge, self.judge_state = None, "freed"
-            gc.collect()
+            _settle_heap(full=True)
             _empty_device_cache()
 
     def _reload_judge(self) -> None:
@@ -277,6 +285,20 @@ class ModelHost:
         if scored is None:
             return None
         return analyze_scored(scored, job.name, job.language)
+
+
+def _settle_heap(full: bool) -> None:
+    """Collect what loading left behind, then freeze the survivors (the models, the
+    imported libraries: some 400k objects) out of the garbage collector's reach.
+
+    Without this, a full collection walks them all: 0.2-0.3 s holding the GIL, at whatever
+    moment scoring allocates enough, and a hover waits that long. ``full`` also collects the
+    frozen objects first, so a model dropped since the last freeze is freed with its cycles.
+    """
+    if full:
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _empty_device_cache() -> None:
