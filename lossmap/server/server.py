@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -773,8 +774,18 @@ def cmd_most_surprising(ls: LossmapServer, *args: Any) -> list[dict[str, Any]]:
     return features.most_surprising(analysis, PositionMapper(analysis.scored.text, ls.encoding), n)
 
 
+class _AnswersAreNotFailures(logging.Filter):
+    """pygls logs every exception a handler raises, with its traceback; ServerCancelled
+    ("ask again after the refresh", while the model loads) is how the protocol answers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, JsonRpcException) and error.code == SERVER_CANCELLED)
+
+
 def serve() -> None:
     """Run the server on stdio until the client says exit (``--stdio`` is implied)."""
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_AnswersAreNotFailures())
     code = 0
     try:
         server.start_io()
