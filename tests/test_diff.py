@@ -12,6 +12,8 @@ import pytest
 
 from lossmap import cli
 from lossmap.analysis.roles import ModelRoles, RoleModels
+from lossmap.render.sarif import sarif_document
+from lossmap.review.review import Review, ReviewedLine
 
 pytestmark = pytest.mark.model
 
@@ -215,3 +217,22 @@ def test_git_changes_renames_symlinks_and_hunk_settings(repo):
     assert files["numbers.py"].status == "R" and files["numbers.py"].lines == (6, 9)
     worktree = {f.path: f for f in changed_files(repo, change_set(repo, None, staged=False))}
     assert worktree["link.py"].text is None and "symbolic link" in worktree["link.py"].error
+
+
+def test_sarif_fingerprints_tell_identical_lines_apart():
+    def line(n: int, code: str, margin: float) -> ReviewedLine:
+        return ReviewedLine(
+            "a.py", n, code, margin, margin, None, "x", (4, 5), margin, None, None, None
+        )
+
+    lines = [line(9, "    x += 1", 9.0), line(3, "    x += 1", 8.0), line(5, "y = 2", 7.0)]
+    review = Review("HEAD", "default", [], lines, 0.0, 3)
+    results = sarif_document(review)["runs"][0]["results"]
+    prints = {
+        r["locations"][0]["physicalLocation"]["region"]["startLine"]: r["partialFingerprints"][
+            "lossmapLine/v1"
+        ]
+        for r in results
+    }
+    # The first copy in the file keeps the plain print; later copies are numbered in line order.
+    assert prints == {3: "a.py:x += 1", 9: "a.py:x += 1#2", 5: "a.py:y = 2"}

@@ -11,6 +11,7 @@ import pytest
 from lossmap import cli
 from lossmap.analysis import analyze_text
 from lossmap.analysis.corpus import FileRecord, aggregate, file_record
+from lossmap.report import runner
 
 APP = """import os
 
@@ -185,3 +186,13 @@ def test_the_judge_confirms_the_corpus_lines_to_look_at(
     doc = json.loads((out / "report.json").read_text())
     assert doc["judge"] is None and len(doc["lines_to_look_at"]) == 2
     assert all(ln["two_sided_margin"] is None for ln in doc["lines_to_look_at"])
+
+
+def test_the_record_cache_is_keyed_by_lossmap_and_grammar_versions(monkeypatch):
+    ident = runner.ModelIdentity("default", "/m", "torch.float32", None)
+    before = ident.key()
+    monkeypatch.setattr(runner, "__version__", "9.9.9")
+    upgraded = ident.key()
+    assert upgraded != before  # an upgrade of lossmap scores files again
+    monkeypatch.setattr(runner.metadata, "version", lambda name: "0.0.0-other")
+    assert ident.key() not in (before, upgraded)  # and so does one of the grammars

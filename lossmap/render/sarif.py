@@ -30,7 +30,21 @@ def _message(ln: ReviewedLine) -> str:
     return msg + "."
 
 
-def _result(ln: ReviewedLine, rank: int) -> dict[str, Any]:
+def _fingerprints(lines: list[ReviewedLine]) -> dict[int, str]:
+    """A fingerprint per line (by ``id``) that survives lines moving: the path and the code;
+    the second and later copies of the same code in a file, in line order, add ``#n`` so
+    code scanning keeps them apart."""
+    seen: dict[tuple[str, str], int] = {}
+    out: dict[int, str] = {}
+    for ln in sorted(lines, key=lambda ln: (ln.path, ln.line)):
+        key = (ln.path, ln.code.strip())
+        seen[key] = seen.get(key, 0) + 1
+        n = seen[key]
+        out[id(ln)] = f"{ln.path}:{key[1]}" + (f"#{n}" if n > 1 else "")
+    return out
+
+
+def _result(ln: ReviewedLine, rank: int, fingerprint: str) -> dict[str, Any]:
     start, end = ln.columns
     region: dict[str, Any] = {"startLine": ln.line, "snippet": {"text": ln.code}}
     if end > start:
@@ -50,7 +64,7 @@ def _result(ln: ReviewedLine, rank: int) -> dict[str, Any]:
                 }
             }
         ],
-        "partialFingerprints": {"lossmapLine/v1": f"{ln.path}:{ln.code.strip()}"},
+        "partialFingerprints": {"lossmapLine/v1": fingerprint},
         "properties": {
             "reviewRank": rank,
             "marginBits": round(ln.margin, 3),
@@ -65,6 +79,7 @@ def _result(ln: ReviewedLine, rank: int) -> dict[str, Any]:
 
 def sarif_document(review: Review) -> dict[str, Any]:
     """The review as a SARIF 2.1.0 log with one run."""
+    fingerprints = _fingerprints(review.lines)
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -104,7 +119,10 @@ def sarif_document(review: Review) -> dict[str, Any]:
                     "judge": review.judge,
                     "thresholdBits": review.threshold,
                 },
-                "results": [_result(ln, i) for i, ln in enumerate(review.lines, start=1)],
+                "results": [
+                    _result(ln, i, fingerprints[id(ln)])
+                    for i, ln in enumerate(review.lines, start=1)
+                ],
             }
         ],
     }

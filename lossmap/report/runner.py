@@ -11,8 +11,10 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
+from .. import __version__
 from ..analysis import LoadedModel, analyze_text
 from ..analysis.analyze import analyze_scored
 from ..analysis.batch_scoring import score_texts
@@ -28,6 +30,16 @@ SKIP_DIRS = frozenset(
 )
 #: Bump when FileRecord changes shape: older cached records are then scored again.
 RECORD_VERSION = 2
+
+
+def _code_versions() -> str:
+    """What else decides a record: lossmap (scoring, aggregation) and the grammars (node
+    types); an upgrade of either scores files again rather than mixing old records in."""
+    try:
+        grammars = metadata.version("tree-sitter-language-pack")
+    except metadata.PackageNotFoundError:
+        grammars = "?"
+    return f"lossmap {__version__}, grammars {grammars}"
 
 
 @dataclass
@@ -73,7 +85,10 @@ class ModelIdentity:
 
     def key(self) -> str:
         """A directory name for the records of this model and scoring setup."""
-        ident = f"{RECORD_VERSION}|{self.name}|{self.path}|{self.dtype}|{self.window}"
+        ident = (
+            f"{RECORD_VERSION}|{_code_versions()}|{self.name}|{self.path}|{self.dtype}"
+            f"|{self.window}"
+        )
         digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
         return f"{self.name.replace('/', '--')[:40]}-{digest}"
 
