@@ -125,6 +125,32 @@ async def test_background_two_sided_confirmation_updates_the_diagnostic(neovim):
     )
     assert "two-sided (with the code after it, default)" in hover.contents.value
 
+    # An edit above the bug: its verdict moves down a line at once, marked, until the judge
+    # has looked again (the diagnostic never falls back to "causal only").
+    neovim.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(0, 0), end=types.Position(0, 0)),
+                    text="# edited\n",
+                )
+            ],
+        )
+    )
+
+    def bug_message() -> str:
+        found = [d for d in neovim.diagnostics.get(uri, []) if d.range.start.line == BUG_LINE + 1]
+        return found[0].message if found else ""
+
+    await wait_for(lambda: "from before an edit" in bug_message(), what="a carried verdict")
+    assert "confirmed two-sided by default (from before an edit)" in bug_message()
+    await wait_for(
+        lambda: any(_get(p, "version") == 2 for p in neovim.two_sided_ready),
+        what="the judge looking again",
+    )
+    assert "confirmed two-sided by default:" in bug_message()
+
 
 async def test_pull_clients_get_the_confirmed_diagnostics_after_a_refresh(vscode):
     uri = await open_and_wait(vscode, "confirm_vscode.py", EXAMPLE)

@@ -103,6 +103,9 @@ class TwoSidedLine:
     #: True when the judge tokenizes differently from the live model: ``tokens`` is empty
     #: and ``combined`` is min(causal line verdict, two-sided line verdict).
     line_level: bool = False
+    #: True when the numbers were computed for an earlier version of the text in which this
+    #: line read the same (the server shows them until the judge has looked again).
+    carried: bool = False
 
 
 @torch.inference_mode()

@@ -165,6 +165,8 @@ def diagnostics(
         )
         confirmed = analysis.two_sided.get(line_of.get(worst_index))
         by = f" by {analysis.judge}" if analysis.judge else ""
+        if confirmed is not None and confirmed.carried:
+            by += " (from before an edit)"
         if confirmed is not None and worst_index in confirmed.tokens:
             two = confirmed.tokens[worst_index]
             message += (
@@ -230,11 +232,13 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
         out.append(f"\n{path}")
     else:
         out.append(f"\n{syn.kind} (no syntax tree for this language)")
-    two = next((ts.tokens[index] for ts in analysis.two_sided.values() if index in ts.tokens), None)
-    if two is not None:
+    line = next((ts for ts in analysis.two_sided.values() if index in ts.tokens), None)
+    if line is not None:
+        two = line.tokens[index]
         expected = f"; it expected `{_show(two.expected)}`" if two.expected else ""
+        when = ", from before an edit" if line.carried else ""
         out.append(
-            f"\ntwo-sided (with the code after it, {analysis.judge}):"
+            f"\ntwo-sided (with the code after it, {analysis.judge}{when}):"
             f" surprise {two.surprise:.2f} bits"
             f" · margin {two.code_margin:.2f} bits{expected}"
         )

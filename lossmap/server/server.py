@@ -29,6 +29,7 @@ from ..analysis.languages import language_for
 from ..analysis.roles import ModelRoles, resolve_roles
 from ..analysis.two_sided import fim_format, lines_to_confirm
 from . import features
+from .carried_verdicts import carry_verdicts
 from .config import ServerConfig, merge_config
 from .model_host import ModelHost, ScoringJob
 from .positions import PositionMapper
@@ -329,6 +330,11 @@ class LossmapServer(LanguageServer):
             self._publish(uri)
             return
         seconds = time.monotonic() - state.submitted_at
+        previous = state.result.analysis if state.result is not None else None
+        judge = self.host.roles.judge if self.host.roles is not None else None
+        if previous is not None and previous.judge == judge and not analysis.two_sided:
+            analysis.two_sided = carry_verdicts(previous, analysis)
+            analysis.judge = previous.judge if analysis.two_sided else None
         state.result = DocResult(version, analysis, seconds, partial=partial)
         state.pull_id = None  # a partial and the full result share a version: pull again
         state.result.pieces = features.surprising_pieces(analysis, self.config.display_threshold)
