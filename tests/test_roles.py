@@ -132,6 +132,17 @@ def test_the_judge_reads_its_own_causal_margins_off_its_shared_cache(fim_models)
         expected = max(min(ts.tokens[i].causal_margin, ts.tokens[i].code_margin) for i in code)
         assert ts.combined == pytest.approx(expected)
     assert checked > 10
+    # The GPU way (whole prompts side by side, padded) reads the same causal margins.
+    batched = confirm_lines(twin, analysis, lines, suggest=False, judge_causal=True, batch=3)
+    assert batched.keys() == two.keys()
+    for n, ts in two.items():
+        for i, t in ts.tokens.items():
+            got = batched[n].tokens[i]
+            assert abs(got.code_margin - t.code_margin) < 1e-3
+            assert (got.causal_margin is None) == (t.causal_margin is None)
+            if t.causal_margin is not None:
+                assert abs(got.causal_margin - t.causal_margin) < 1e-3
+        assert batched[n].combined == pytest.approx(ts.combined, abs=1e-3)
 
 
 def test_a_confirmation_that_must_give_way_runs_in_pieces_with_the_same_numbers(fim_models):

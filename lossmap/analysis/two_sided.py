@@ -163,7 +163,7 @@ def confirm_lines(
     args = (loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix)
     options = (suggest, suggest_min, progress, keep_going)
     if batch > 1:
-        return _confirm_batched(*args, batch, *options)
+        return _confirm_batched(*args, batch, *options, judge_causal)
     return _confirm_shared_cache(*args, *options, judge_causal)
 
 
@@ -267,9 +267,12 @@ def _confirm_shared_cache(
 
 def _confirm_batched(
     loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix, batch,
-    suggest, suggest_min, progress, keep_going,
+    suggest, suggest_min, progress, keep_going, judge_causal=False,
 ) -> dict[int, TwoSidedLine]:  # fmt: skip
-    """Whole prompts, ``batch`` lines per forward pass, right-padded with an attention mask."""
+    """Whole prompts, ``batch`` lines per forward pass, right-padded with an attention mask.
+
+    With ``judge_causal`` each line also gets its causal prompt (``<fim_prefix>``, the code
+    before it and the line, as the shared-cache path reads it) in the same pass."""
     from transformers import DynamicCache
 
     tokens, syntax = analysis.tokens, analysis.syntax
@@ -282,7 +285,7 @@ def _confirm_batched(
         if keep_going is not None and not keep_going():
             break
         group = todo[first : first + batch]
-        prompts, middles = [], []
+        prompts, middles, causal_at = [], [], []
         for (a, b, _line), start in zip(group, starts[first : first + batch], strict=True):
             head = [
                 fim.prefix,
@@ -292,6 +295,11 @@ def _confirm_batched(
             ]
             middles.append(len(head))  # the <fim_middle> position: it predicts ids[a]
             prompts.append([*head, fim.middle, *ids[a:b]])
+            causal_at.append(a - start)  # in [<fim_prefix>, *ids[start:b]]: predicts ids[a]
+        if judge_causal:
+            prompts += [[fim.prefix, *ids[start:b]] for (_a, b, _l), start in zip(
+                group, starts[first : first + batch], strict=True
+            )]  # fmt: skip
         width = max(len(p) for p in prompts)
         input_ids = torch.tensor([p + [pad] * (width - len(p)) for p in prompts], device=dev)
         mask = torch.tensor([[1] * len(p) + [0] * (width - len(p)) for p in prompts], device=dev)
@@ -301,8 +309,16 @@ def _confirm_batched(
             rows += [hidden[k, middles[k] + j] for j in range(b - a)]
             actual += ids[a:b]
         stats = iter(_stats(loaded, torch.stack(rows), torch.tensor(actual, device=dev)))
+        causal = None
+        if judge_causal:
+            rows = [
+                hidden[len(group) + k, causal_at[k] + j]
+                for k, (a, b, _line) in enumerate(group)
+                for j in range(b - a)
+            ]
+            causal = iter(_stats(loaded, torch.stack(rows), torch.tensor(actual, device=dev)))
         for k, (a, b, line) in enumerate(group):
-            per_token = _per_token(loaded, ids, a, b, stats)
+            per_token = _per_token(loaded, ids, a, b, stats, causal)
             summary = _summarize(line, per_token, tokens, syntax, None)
             if suggest and summary.combined is not None and summary.combined >= suggest_min:
                 cache = DynamicCache()
