@@ -96,6 +96,18 @@ def open_doc(client: LanguageClient, uri: str, text: str, language: str = "pytho
     )
 
 
+async def hover_at(
+    client: LanguageClient, uri: str, line: int, character: int
+) -> types.Hover | None:
+    """The server's hover at a position of ``uri``."""
+    return await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=character),
+        )
+    )
+
+
 def decode_tokens(data: list[int]) -> list[tuple[int, int, int, int, int]]:
     """(line, start, length, type, modifiers) from the LSP integer encoding."""
     out, line, char = [], 0, 0

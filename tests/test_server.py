@@ -18,6 +18,7 @@ from lsp_helpers import (
     _get,
     _opt,
     decode_tokens,
+    hover_at,
     open_doc,
     ready_versions,
     start,
@@ -93,12 +94,7 @@ async def test_vscode_pull_diagnostic_tokens_and_hover_find_the_planted_bug(vsco
     on_bug = [t for t in decode_tokens(tokens.data) if t[0] == BUG_LINE]
     assert any(units_slice(line, s, n, "utf-16") == "item" for _, s, n, _, _ in on_bug)
 
-    hover = await vscode.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=BUG_LINE, character=line.index("item") + 1),
-        )
-    )
+    hover = await hover_at(vscode, uri, BUG_LINE, line.index("item") + 1)
     text = hover.contents.value
     assert "` item`" in text and "` best`" in text and "rank" in text and "entropy" in text
     assert "return_statement" in text and "find_max" in text
@@ -117,12 +113,7 @@ async def test_background_two_sided_confirmation_updates_the_diagnostic(neovim):
     (bug,) = [d for d in neovim.diagnostics[uri] if d.range.start.line == BUG_LINE]
     assert "confirmed two-sided" in bug.message
     assert "the model would write `return best`" in bug.message
-    hover = await neovim.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=BUG_LINE, character=12),
-        )
-    )
+    hover = await hover_at(neovim, uri, BUG_LINE, 12)
     assert "two-sided (with the code after it, default)" in hover.contents.value
 
     # An edit above the bug: its verdict moves down a line at once, marked, until the judge
@@ -352,12 +343,7 @@ async def test_bad_documents_get_a_clear_message_and_the_server_keeps_answering(
     await wait_for(lambda: said("no grammar for language 'klingon'"), what="a language message")
     # Still serving: the unknown language is scored without syntax, hover answers.
     await wait_for(lambda: 1 in ready_versions(vscode, uri_for("notes.klingon")), what="scores")
-    hover = await vscode.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=uri_for("notes.klingon")),
-            position=types.Position(line=0, character=1),
-        )
-    )
+    hover = await hover_at(vscode, uri_for("notes.klingon"), 0, 1)
     assert "no syntax tree" in hover.contents.value
     report = await vscode.text_document_diagnostic_async(
         types.DocumentDiagnosticParams(
@@ -427,12 +413,7 @@ async def test_a_model_that_fails_to_load_is_reported_and_the_server_keeps_servi
     assert ends[-1].message == "failed"
     uri = uri_for("after_failure.py")
     open_doc(client, uri, EXAMPLE)
-    hover = await client.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=0, character=0),
-        )
-    )
+    hover = await hover_at(client, uri, 0, 0)
     assert hover is None
     tokens = await client.text_document_semantic_tokens_full_async(
         types.SemanticTokensParams(text_document=types.TextDocumentIdentifier(uri=uri))
@@ -466,12 +447,7 @@ async def test_with_both_roles_the_judge_confirms_the_diagnostic(both_roles):
     assert bug.data["judge"] == "default-large" and bug.data["twoSided"]
     assert "confirmed two-sided by default-large" in bug.message
     assert "the model would write `return best`" in bug.message
-    hover = await client.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=BUG_LINE, character=12),
-        )
-    )
+    hover = await hover_at(client, uri, BUG_LINE, 12)
     assert "two-sided (with the code after it, default-large)" in hover.contents.value
     logs = [m.message for m in client.log_messages]
     assert any("model default ready" in m for m in logs)

@@ -285,7 +285,7 @@ def _confirm_batched(
         if keep_going is not None and not keep_going():
             break
         group = todo[first : first + batch]
-        prompts, middles, causal_at = [], [], []
+        prompts, middles, causal_prompts, causal_at = [], [], [], []
         for (a, b, _line), start in zip(group, starts[first : first + batch], strict=True):
             head = [
                 fim.prefix,
@@ -295,11 +295,10 @@ def _confirm_batched(
             ]
             middles.append(len(head))  # the <fim_middle> position: it predicts ids[a]
             prompts.append([*head, fim.middle, *ids[a:b]])
-            causal_at.append(a - start)  # in [<fim_prefix>, *ids[start:b]]: predicts ids[a]
-        if judge_causal:
-            prompts += [[fim.prefix, *ids[start:b]] for (_a, b, _l), start in zip(
-                group, starts[first : first + batch], strict=True
-            )]  # fmt: skip
+            if judge_causal:
+                causal_prompts.append([fim.prefix, *ids[start:b]])
+                causal_at.append(a - start)  # the position of ids[a - 1]: it predicts ids[a]
+        prompts += causal_prompts  # after the FIM prompts: row len(group) + k is line k's
         width = max(len(p) for p in prompts)
         input_ids = torch.tensor([p + [pad] * (width - len(p)) for p in prompts], device=dev)
         mask = torch.tensor([[1] * len(p) + [0] * (width - len(p)) for p in prompts], device=dev)

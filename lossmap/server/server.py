@@ -332,9 +332,10 @@ class LossmapServer(LanguageServer):
         seconds = time.monotonic() - state.submitted_at
         previous = state.result.analysis if state.result is not None else None
         judge = self.host.roles.judge if self.host.roles is not None else None
-        if previous is not None and previous.judge == judge and not analysis.two_sided:
-            analysis.two_sided = carry_verdicts(previous, analysis)
-            analysis.judge = previous.judge if analysis.two_sided else None
+        if previous is not None and previous.judge is not None and previous.judge == judge:
+            analysis.two_sided = carry_verdicts(previous, analysis)  # a fresh analysis has none
+            if analysis.two_sided:
+                analysis.judge = judge
         state.result = DocResult(version, analysis, seconds, partial=partial)
         state.pull_id = None  # a partial and the full result share a version: pull again
         state.result.pieces = features.surprising_pieces(analysis, self.config.display_threshold)
