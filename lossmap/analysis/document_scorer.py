@@ -215,7 +215,7 @@ class DocumentScorer:
                 from transformers import DynamicCache
 
                 cache = DynamicCache()
-            out = base(input_ids=input_ids, past_key_values=cache, use_cache=True)
+            out = base(input_ids=input_ids, **kv_cache.cache_args(base, cache))
         else:
             out = base(input_ids=input_ids, use_cache=False)
         hidden = out.last_hidden_state[0]

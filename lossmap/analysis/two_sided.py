@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .kv_cache import crop_to
+from .kv_cache import cache_args, crop_to
 from .model_loading import LoadedModel
 from .scoring import DEFAULT_CHUNK, TokenScore, decode_token, token_stats
 from .syntax import CODE
@@ -212,7 +212,7 @@ def _confirm_shared_cache(
             if p and not keep_going():
                 return None
             chunk = torch.tensor([new_ids[p : p + size]], device=dev)
-            out = base(input_ids=chunk, past_key_values=cache, use_cache=True)
+            out = base(input_ids=chunk, **cache_args(base, cache))
             if p + size > keep_from:
                 kept.append(out.last_hidden_state[0, max(keep_from - p, 0) :])
         return torch.cat(kept)
@@ -322,7 +322,7 @@ def _confirm_batched(
             if suggest and summary.combined is not None and summary.combined >= suggest_min:
                 cache = DynamicCache()
                 upto = torch.tensor([prompts[k][: middles[k] + 1]], device=dev)
-                out = base(input_ids=upto, past_key_values=cache, use_cache=True)
+                out = base(input_ids=upto, **cache_args(base, cache))
                 suggestion = _greedy_middle(loaded, cache, out.last_hidden_state[0, -1], fim)
                 summary = _summarize(line, per_token, tokens, syntax, suggestion)
             results[line] = summary
@@ -438,7 +438,7 @@ def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat)
         if "\n" in decode_token(loaded, token):
             break
         step = torch.tensor([[token]], device=loaded.device)
-        hidden = base(input_ids=step, past_key_values=cache, use_cache=True).last_hidden_state
+        hidden = base(input_ids=step, **cache_args(base, cache)).last_hidden_state
         logits = _head(loaded, hidden[0, -1:])[0]
     text = loaded.tokenizer.decode(out)
     return text.split("\n", 1)[0].rstrip()
