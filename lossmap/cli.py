@@ -379,7 +379,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if missing:
         _error(f"no such file or directory: {', '.join(missing)}")
         return EXIT_USAGE
-    if not any(True for _ in corpus_files(args.paths)):
+    out = Path(args.out)
+    if not any(True for _ in corpus_files(args.paths, exclude=(out,))):
         _error("no source files with a known language under " + ", ".join(args.paths))
         return EXIT_INPUT
     models, remote = None, None
@@ -404,6 +405,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 on_file=lambda done, total, path: progress(f"scoring {path}", done, total),
                 jobs=args.jobs,
                 remote=remote,
+                exclude=(out,),  # a second run must not score this run's report
             )
     except InputError as err:
         _error(str(err))
@@ -417,14 +419,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         except LossmapError as err:
             _error(str(err))
             return EXIT_MODEL
-    written = write_report(
-        aggregate(run.records), spec, Path(args.out), args.min_count, run.skipped, judged
-    )
+    try:
+        written = write_report(
+            aggregate(run.records), spec, out, args.min_count, run.skipped, judged
+        )
+    except OSError as err:  # --out names a file, a directory stands where a file goes...
+        where = err.filename2 or err.filename or args.out  # a rename names both
+        _error(f"cannot write the report: {where}: {err.strerror or err}")
+        return EXIT_USAGE
     print(
         f"{len(run.records)} files ({run.scored} scored, {run.cached} from the cache),"
         f" {len(run.skipped)} skipped; wrote {', '.join(p.name for p in written)} to {args.out}"
     )
-    return EXIT_INPUT if run.skipped else 0
+    # Links are skipped by choice; only files that could not be read make the run fail.
+    return EXIT_INPUT if run.failed else 0
 
 
 def _judge_corpus(args: argparse.Namespace, models, records):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 import statistics
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from .. import __version__
 from ..analysis.corpus import CorpusReport, Stats
+from ..report.safe_files import write_replacing
 from ..review.review import Review
 from .review import review_document
 
@@ -86,11 +88,12 @@ def _flat(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    buffer = io.StringIO(newline="")
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_replacing(path, buffer.getvalue(), newline="")
     return path
 
 
@@ -313,10 +316,14 @@ def write_report(
     skipped: list[tuple[str, str]],
     judged: Review | None = None,
 ) -> list[Path]:
-    """Write report.json, the CSV tables and report.html into ``out_dir``."""
+    """Write report.json, the CSV tables and report.html (UTF-8) into ``out_dir``.
+
+    Each file replaces what is there, a symbolic link included: a link planted in
+    ``out_dir`` is never written through (see :func:`write_replacing`).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = report_document(report, model, min_count, skipped, judged)
-    (out_dir / "report.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1))
+    write_replacing(out_dir / "report.json", json.dumps(doc, ensure_ascii=False, indent=1))
     written = [out_dir / "report.json", *write_csv(doc, out_dir)]
-    (out_dir / "report.html").write_text(render_html(report, doc), encoding="utf-8")
+    write_replacing(out_dir / "report.html", render_html(report, doc))
     return [*written, out_dir / "report.html"]

@@ -23,6 +23,7 @@ from ..analysis.errors import InputError
 from ..analysis.languages import PROSE_LANGUAGES, language_for
 from ..analysis.model_store import cache_root
 from ..analysis.source import read_source
+from .safe_files import write_replacing
 
 #: Directories never walked into: version control, dependencies, build output, caches.
 SKIP_DIRS = frozenset(
@@ -42,32 +43,90 @@ def _code_versions() -> str:
     return f"lossmap {__version__}, grammars {grammars}"
 
 
+#: Why a symbolic link met in a walk is not read (the words ``lossmap diff`` uses).
+LINK_SKIPPED = "symbolic link, skipped"
+
+
 @dataclass
 class CorpusRun:
     records: list[FileRecord] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     cached: int = 0
     scored: int = 0
+    links: list[str] = field(default_factory=list)  # skipped on purpose: not followed
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        """The skipped files that could not be read (links are skipped by choice)."""
+        links = set(self.links)
+        return [(path, why) for path, why in self.skipped if path not in links]
 
 
-def corpus_files(paths: list[str]) -> Iterator[Path]:
+@dataclass
+class CorpusWalk:
+    """What a walk found: source files, and the symbolic links it did not follow."""
+
+    files: list[Path] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+
+
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    """Which directory ``path`` is (device, inode), however it is spelled; None if absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _is_link(path: str) -> bool:
+    # A Windows junction redirects a directory just as a link does.
+    return os.path.islink(path) or getattr(os.path, "isjunction", lambda _: False)(path)
+
+
+def walk_corpus(paths: list[str], exclude: tuple[Path, ...] = ()) -> CorpusWalk:
     """Source files under ``paths`` with a code grammar, in a stable order.
 
-    Hidden and dependency directories are skipped; so are documentation files (prose).
-    Files named directly are always included.
+    Hidden and dependency directories are skipped; so are documentation files (prose) and
+    the directories in ``exclude`` (the report's own output, the cache). Symbolic links met
+    in the walk, to files or directories, are listed in ``links`` and never followed: their
+    target may be anything (``x.py -> ~/.ssh/id_rsa``). Paths named directly are the user's
+    choice: a file is always included, a directory walked, link or not.
     """
+    excluded = {i for i in map(_identity, exclude) if i is not None}
+    walk = CorpusWalk()
     for p in map(Path, paths):
         if p.is_file():
-            yield p
+            walk.files.append(p)
             continue
         found = []
         for dirpath, dirnames, filenames in os.walk(p):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and d[0] != ".")
-            for name in filenames:
+            kept = []
+            for d in sorted(dirnames):
+                if d in SKIP_DIRS or d[0] == ".":
+                    continue
+                full = os.path.join(dirpath, d)
+                if _is_link(full):
+                    walk.links.append(full)
+                elif not excluded or _identity(full) not in excluded:
+                    kept.append(d)
+            dirnames[:] = kept
+            for name in sorted(filenames):
                 lang = language_for(name)
-                if lang is not None and lang not in PROSE_LANGUAGES:
-                    found.append(Path(dirpath) / name)
-        yield from sorted(found)
+                if lang is None or lang in PROSE_LANGUAGES:
+                    continue
+                full = os.path.join(dirpath, name)
+                if _is_link(full):
+                    walk.links.append(full)
+                else:
+                    found.append(Path(full))
+        walk.files += sorted(found)
+    return walk
+
+
+def corpus_files(paths: list[str], exclude: tuple[Path, ...] = ()) -> Iterator[Path]:
+    """The source files of :func:`walk_corpus` (symbolic links left out)."""
+    yield from walk_corpus(paths, exclude).files
 
 
 @dataclass(frozen=True)
@@ -106,19 +165,27 @@ def score_corpus(
     on_file: Callable[[int, int, str], None] | None = None,
     jobs: int = 1,
     remote: tuple[ModelIdentity, RemoteScorer] | None = None,
+    exclude: tuple[Path, ...] = (),
 ) -> CorpusRun:
     """Records of every file under ``paths`` (in path order); cached records are reused.
+
+    The walk is :func:`walk_corpus`'s, leaving out ``exclude`` (the report's output) and
+    lossmap's own cache: a run never scores its own report or records. Symbolic links are
+    listed in ``skipped`` (and ``links``), not read.
 
     ``jobs`` > 1 scores that many windows per forward pass, files of similar length
     together (see :mod:`batch_scoring`); records are saved after each group of files.
     ``remote``: score elsewhere (Ray) instead of with ``loaded``; the identity names the
     cache. ``on_file(done, total, path)`` reports progress.
     """
-    files = list(dict.fromkeys(str(p) for p in corpus_files(paths)))
     identity = remote[0] if remote else ModelIdentity.of(loaded, window)
-    store = (cache_dir or cache_root() / "report") / identity.key()
+    records_dir = cache_dir or cache_root() / "report"
+    walk = walk_corpus(paths, (*exclude, cache_root(), records_dir))
+    files = list(dict.fromkeys(str(p) for p in walk.files))
+    store = records_dir / identity.key()
     store.mkdir(parents=True, exist_ok=True)
-    run = CorpusRun()
+    run = CorpusRun(links=walk.links)
+    run.skipped += [(link, f"{link}: {LINK_SKIPPED}") for link in walk.links]
     found: dict[str, FileRecord] = {}
     todo: list[tuple[str, str, Path]] = []  # (name, text, cache file)
     for name in files:
@@ -177,6 +244,8 @@ def score_corpus(
 
 
 def _load(path: Path, name: str) -> FileRecord | None:
+    if path.is_symlink():  # not a record this cache wrote: score the file again, replace it
+        return None
     try:
         record = FileRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):  # absent, or unreadable: score it again
@@ -186,6 +255,5 @@ def _load(path: Path, name: str) -> FileRecord | None:
 
 
 def _save(path: Path, record: FileRecord) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)  # never a half-written record
+    # Never a half-written record, and never one written through a link.
+    write_replacing(path, json.dumps(record.to_json(), ensure_ascii=False))

@@ -1,0 +1,125 @@
+"""What ``lossmap report`` must never do with links: read through symbolic links, write
+through them, score its own output. Real files, the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lossmap import cli
+
+CODE = "def add(a, b):\n    return a + b\n\n\nTOTAL = add(1, 2)\n"
+SECRET = "def leaked_secret_function():\n    return 'hunter2'\n"
+
+
+@pytest.fixture
+def report(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    """``lossmap report PATHS --out OUT`` in-process with the tiny model: (code, out, err)."""
+    monkeypatch.setenv("LOSSMAP_CACHE_DIR", str(tmp_path / "cache"))
+
+    def invoke(*paths: Path, out: Path) -> tuple[int, str, str]:
+        argv = ["report", *map(str, paths), "--model", str(tiny_model_dir), "--device", "cpu"]
+        code = cli.main([*argv, "--out", str(out), "--min-count", "1", "--confirm", "0"])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+def _outputs(out: Path) -> str:
+    return "".join(p.read_text(encoding="utf-8") for p in sorted(out.iterdir()) if p.is_file())
+
+
+def test_symlinks_in_the_corpus_are_skipped_not_read(tmp_path, report):
+    secrets = tmp_path / "home"
+    (secrets / "lib").mkdir(parents=True)
+    (secrets / "id_rsa.py").write_text(SECRET)
+    (secrets / "lib" / "more.py").write_text(SECRET)
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "app.py").write_text(CODE)
+    (code_dir / "x.py").symlink_to(secrets / "id_rsa.py")  # x.py -> ~/.ssh/id_rsa
+    (code_dir / "lib").symlink_to(secrets / "lib", target_is_directory=True)
+    out = tmp_path / "out"
+
+    code, stdout, err = report(code_dir, out=out)
+    assert code == 0, err  # skipped on purpose: not a failure to read
+    assert "1 files (1 scored, 0 from the cache), 2 skipped" in stdout
+    assert f"{code_dir / 'x.py'}: symbolic link, skipped" in err
+    assert f"{code_dir / 'lib'}: symbolic link, skipped" in err
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [Path(f["path"]).name for f in doc["files"]] == ["app.py"]
+    assert sorted(Path(s["path"]).name for s in doc["skipped"]) == ["lib", "x.py"]
+    assert "leaked_secret" not in _outputs(out) and "hunter2" not in _outputs(out)
+
+    # Named on the command line, a link is the user's own choice: it is followed.
+    code, stdout, _ = report(code_dir / "x.py", out=tmp_path / "out-named")
+    assert code == 0 and "1 files" in stdout
+
+
+def test_links_in_the_output_directory_are_replaced_not_written_through(tmp_path, report):
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "app.py").write_text(CODE)
+    out = tmp_path / "out"
+    out.mkdir()
+    victims = {}
+    for name in ("report.html", "report.json", "labels.csv"):
+        victim = tmp_path / f"victim-{name}"
+        victim.write_text("precious\n")
+        (out / name).symlink_to(victim)
+        victims[name] = victim
+
+    code, _, err = report(code_dir, out=out)
+    assert code == 0, err
+    for name, victim in victims.items():
+        assert victim.read_text() == "precious\n"  # untouched
+        assert not (out / name).is_symlink() and (out / name).is_file()
+    assert "<svg" in (out / "report.html").read_text(encoding="utf-8")
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # no temporary left
+
+
+def test_a_directory_where_a_report_file_goes_is_a_clear_error(tmp_path, report):
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "app.py").write_text(CODE)
+    out = tmp_path / "out"
+    (out / "report.html").mkdir(parents=True)
+    code, _, err = report(code_dir, out=out)
+    assert code == 2 and err.count("\n") == 1
+    assert f"cannot write the report: {out / 'report.html'}: " in err
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_second_run_does_not_score_its_own_report_or_cache(tmp_path, report, monkeypatch):
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "app.py").write_text(CODE)
+    # The output and the record cache inside the corpus: report.json and the cached records
+    # are JSON, a language with a grammar.
+    monkeypatch.setenv("LOSSMAP_CACHE_DIR", str(code_dir / "lossmap-cache"))
+    out = code_dir / "lossmap-report"
+    first = report(code_dir, out=out)
+    second = report(code_dir, out=out)
+    assert first[0] == second[0] == 0
+    assert "1 files (1 scored, 0 from the cache), 0 skipped" in first[1]
+    assert "1 files (0 scored, 1 from the cache), 0 skipped" in second[1]
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [Path(f["path"]).name for f in doc["files"]] == ["app.py"]
+
+
+def test_a_linked_cache_record_is_not_read(tmp_path, report, monkeypatch):
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "app.py").write_text(CODE)
+    report(code_dir, out=tmp_path / "out")
+    (record,) = (tmp_path / "cache" / "report").glob("*/*.json")
+    real = tmp_path / "elsewhere.json"
+    real.write_bytes(record.read_bytes())
+    record.unlink()
+    record.symlink_to(real)  # a record that is a link: scored again, the link replaced
+    code, stdout, _ = report(code_dir, out=tmp_path / "out")
+    assert code == 0 and "1 files (1 scored, 0 from the cache)" in stdout
+    assert not record.is_symlink()
