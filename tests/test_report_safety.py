@@ -1,9 +1,11 @@
-"""What ``lossmap report`` must never do with links: read through symbolic links, write
-through them, score its own output. Real files, the tiny model."""
+"""What ``lossmap report`` and ``diff`` must never do with hostile file names and links: read
+through symbolic links, write through them, score their own output, print raw terminal
+escapes. Real files, real git repositories, the tiny model."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from lossmap import cli
 
 CODE = "def add(a, b):\n    return a + b\n\n\nTOTAL = add(1, 2)\n"
 SECRET = "def leaked_secret_function():\n    return 'hunter2'\n"
+ESC_NAME = "a\x1b[31mred"  # a name that turns a terminal red when printed raw
 
 
 @pytest.fixture
@@ -123,3 +126,57 @@ def test_a_linked_cache_record_is_not_read(tmp_path, report, monkeypatch):
     code, stdout, _ = report(code_dir, out=tmp_path / "out")
     assert code == 0 and "1 files (1 scored, 0 from the cache)" in stdout
     assert not record.is_symlink()
+
+
+def test_file_names_reach_the_terminal_escaped(tmp_path, report):
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "app.py").write_text(CODE)
+    (code_dir / f"{ESC_NAME}.py").write_bytes(b"\x00\x01binary")
+    out = tmp_path / f"out{ESC_NAME}"
+    code, stdout, err = report(code_dir, out=out)
+    assert code == 1  # the binary file could not be read
+    assert "\x1b" not in err and "\x1b" not in stdout
+    assert "a\\x1b[31mred.py: looks like a binary file" in err
+    assert "out" + "a\\x1b[31mred" in stdout
+    # The JSON keeps the real name: it escapes it itself.
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert doc["skipped"][0]["path"] == str(code_dir / f"{ESC_NAME}.py")
+
+    code, _, err = report(code_dir / f"missing{ESC_NAME}.py", out=out)
+    assert code == 2 and "\x1b" not in err and "missinga\\x1b[31mred.py" in err
+
+
+def test_diff_skip_messages_escape_file_names(tmp_path, monkeypatch, capsys):
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    blob = tmp_path / f"{ESC_NAME}.bin"
+    blob.write_bytes(b"\x00\x01")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    blob.write_bytes(b"\x00\x02")
+
+    def no_model(args, progress):
+        raise AssertionError("nothing to score: the model must not load")
+
+    monkeypatch.setattr(cli, "_load", no_model)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["diff", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.err
+    assert "lossmap: skipped a\\x1b[31mred.bin: binary file, skipped" in captured.err
+
+
+def test_terminal_safe_escapes_controls_and_keeps_the_rest():
+    assert cli.terminal_safe("src/café/π.py") == "src/café/π.py"
+    assert cli.terminal_safe("C:\\code\\a b.py") == "C:\\code\\a b.py"  # no doubled backslashes
+    hostile = "a\x1b]0;title\x07\n\r\t\x7f\x9b\u202e\udcff.py"
+    assert cli.terminal_safe(hostile) == "a\\x1b]0;title\\x07\\n\\r\\t\\x7f\\x9b\\u202e\\udcff.py"
+    # Progress lines name files too.
+    seen = []
+    cli._per_file(lambda *step: seen.append(step))(f"{ESC_NAME}.py")("scoring", 1, 2)
+    assert seen == [("a\\x1b[31mred.py: scoring", 1, 2)]
