@@ -1,9 +1,10 @@
 """What ``lossmap report`` and ``diff`` must never do with hostile file names and links: read
 through symbolic links, write through them, score their own output, print raw terminal
-escapes. Real files, real git repositories, the tiny model."""
+escapes or write spreadsheet formulas. Real files, real git repositories, the tiny model."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lossmap import cli
+from lossmap.render.report import write_csv
 
 CODE = "def add(a, b):\n    return a + b\n\n\nTOTAL = add(1, 2)\n"
 SECRET = "def leaked_secret_function():\n    return 'hunter2'\n"
@@ -180,3 +182,16 @@ def test_terminal_safe_escapes_controls_and_keeps_the_rest():
     seen = []
     cli._per_file(lambda *step: seen.append(step))(f"{ESC_NAME}.py")("scoring", 1, 2)
     assert seen == [("a\\x1b[31mred.py: scoring", 1, 2)]
+
+
+def test_csv_text_cells_cannot_start_a_formula(tmp_path):
+    hostile = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "plain"]
+    rows = [{"key": k, "count": -3, "mean": -1.5} for k in hostile]
+    doc = {name: [] for name in ("labels", "node_types", "syntax_errors", "calls", "files")}
+    doc.update(bpe_tokens=rows, definitions=[], lines_to_look_at=[])
+    write_csv(doc, tmp_path)
+    with open(tmp_path / "bpe_tokens.csv", newline="", encoding="utf-8") as f:
+        got = list(csv.DictReader(f))
+    assert [r["key"] for r in got] == ["'" + k for k in hostile[:-1]] + ["plain"]
+    # Numbers stay numbers, negative ones included.
+    assert {(r["count"], r["mean"]) for r in got} == {("-3", "-1.5")}

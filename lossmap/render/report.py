@@ -73,7 +73,8 @@ def report_document(
 
 
 def write_csv(doc: dict[str, Any], out_dir: Path) -> list[Path]:
-    """One CSV per table of the document; returns the files written."""
+    """One CSV per table of the document, text cells safe in a spreadsheet (see
+    :func:`csv_cell`); returns the files written."""
     written = []
     for name in ("labels", "node_types", "bpe_tokens", "syntax_errors", "calls", "files"):
         written.append(_csv(out_dir / f"{name}.csv", doc[name]))
@@ -87,12 +88,24 @@ def _flat(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if not isinstance(v, list)} for row in rows]
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` safe in a spreadsheet: a text cell that would start a formula (a BPE token
+    ``=``, a file named ``=HYPERLINK(...).py``) gets a leading ``'``; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     buffer = io.StringIO(newline="")
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     write_replacing(path, buffer.getvalue(), newline="")
     return path
 
