@@ -3,8 +3,10 @@ library warning reaches the terminal of a ``lossmap scan``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -21,6 +23,7 @@ SOURCE = (
     "def find_max(items):\n    best = items[0]\n    for item in items[1:]:\n"
     "        if item > best:\n            best = item\n    return item\n"
 ) * 3
+PLANTED = str(REPO / "examples" / "planted_bug.py")
 DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 
@@ -94,20 +97,78 @@ def test_two_sided_confirmation_raises_no_deprecation(fim_models):
     assert seen == []
 
 
-def test_scan_prints_no_library_warnings(fim_model_dirs):
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS",)}
-    env.pop("TRANSFORMERS_VERBOSITY", None)
-    live = str(fim_model_dirs[0])
-    run = subprocess.run(
-        [sys.executable, "-m", "lossmap", "scan", "--model", live, "--judge", "same",
-         "--device", "cpu", str(REPO / "examples" / "planted_bug.py")],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+def _lossmap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m lossmap`` as a user would: no warning options, no verbosity set."""
+    clean = {k: v for k, v in os.environ.items() if k not in _USER_SETTINGS}
+    return subprocess.run(
+        [sys.executable, "-m", "lossmap", *args],
+        capture_output=True, text=True, env={**clean, **(env or {})}, cwd=REPO, timeout=300,
     )  # fmt: skip
+
+
+_USER_SETTINGS = ("PYTHONWARNINGS", "TRANSFORMERS_VERBOSITY", "HF_HUB_VERBOSITY")
+#: What library noise looks like on stderr: warnings, transformers' logger, progress bars.
+_NOISE = ("warning", "deprecat", "[transformers]", "it/s]", "huggingface")
+
+
+def noise(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if any(w in ln.lower() for w in _NOISE)]
+
+
+def test_scan_prints_no_library_noise(fim_model_dirs, tmp_path):
+    # An instruct checkpoint's sampling settings with do_sample off: transformers logs that
+    # "the following generation flags are not valid" on every load.
+    model = tmp_path / "model"
+    shutil.copytree(fim_model_dirs[0], model)
+    config = model / "generation_config.json"
+    settings = json.loads(config.read_text())
+    settings.update(do_sample=False, temperature=0.7, top_p=0.8, top_k=20)
+    config.write_text(json.dumps(settings))
+    scan = ("scan", "--model", str(model), "--judge", "same", "--device", "cpu", PLANTED)
+    run = _lossmap(*scan)
     assert run.returncode == 0, run.stderr
     assert "planted_bug.py" in run.stdout  # it did scan, with two-sided confirmation
-    noise = [
-        line
-        for line in run.stderr.splitlines()
-        if any(w in line.lower() for w in ("warning", "deprecat", "it/s]"))
-    ]
-    assert noise == [], run.stderr
+    assert noise(run.stderr) == [], run.stderr
+    # Asked for, the notices are there.
+    run = _lossmap(*scan, env={"TRANSFORMERS_VERBOSITY": "warning"})
+    assert "generation flags are not valid" in run.stderr
+
+
+QUIETED = """
+import sys, warnings
+import torch
+from transformers import DynamicCache
+from transformers.utils import logging
+from lossmap.analysis import load_model
+
+base = load_model(sys.argv[1], device="cpu").model.base_model
+# A deprecated call (issue 15's) and a library notice: noise to the user.
+base(input_ids=torch.tensor([[1, 2]]), past_key_values=DynamicCache(), use_cache=True)
+logging.get_logger("transformers.somewhere").warning("a library notice")
+# Errors, and warnings from outside the libraries, still show.
+logging.get_logger("transformers.somewhere").error("a library error")
+warnings.warn("a warning of the program's own", UserWarning)
+"""
+
+
+def test_library_warnings_are_quieted_but_errors_and_others_warnings_are_not(
+    tiny_model_dir, tmp_path
+):
+    script = tmp_path / "host.py"
+    script.write_text(QUIETED)
+    run = subprocess.run(
+        [sys.executable, str(script), str(tiny_model_dir)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+        env={k: v for k, v in os.environ.items() if k not in _USER_SETTINGS},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "past_key_values" not in run.stderr and "a library notice" not in run.stderr
+    assert "a library error" in run.stderr
+    assert "a warning of the program's own" in run.stderr
+    # A filter the user sets (here: -W error for FutureWarning) comes first.
+    run = subprocess.run(
+        [sys.executable, "-W", "error::FutureWarning", str(script), str(tiny_model_dir)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+        env={k: v for k, v in os.environ.items() if k not in _USER_SETTINGS},
+    )  # fmt: skip
+    assert run.returncode != 0 and "FutureWarning: `past_key_values` is deprecated" in run.stderr

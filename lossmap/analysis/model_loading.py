@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,13 +59,12 @@ def load_model(
     files are the same bytes (a judge beside the live model of its family).
     """
     start = time.perf_counter()
+    quiet_libraries()  # before prepare: a GGUF conversion runs transformers too
     parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
     dev, dtype = pick_device(device)
     path = prepare(parsed, progress)
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
     if progress:
         progress("loading model", 0, None)
     local = parsed.kind != "hub"
@@ -107,6 +108,40 @@ def load_model(
         load_seconds=time.perf_counter() - start,
         tokenizer_digest=digest,
     )
+
+
+#: The libraries that load and run models, as a warnings-filter module pattern.
+_LIBRARIES = r"(transformers|torch|accelerate|huggingface_hub|tokenizers|safetensors|gguf)(\.|$)"
+_loggers_quieted = False
+
+
+def quiet_libraries() -> None:
+    """Keep the model libraries' warnings, notices and progress bars out of the terminal and
+    the server log (the first model load calls this).
+
+    Their warnings (deprecations of calls, notices such as "generation flags are not valid")
+    speak of the library's internals, not of the user's code; the test suite turns those that
+    lossmap's calls cause into errors instead (pyproject's ``filterwarnings``). Left alone:
+    lossmap's own warnings and messages, the libraries' errors (their loggers still pass
+    ERROR), and whatever the user asked for: ``-W``/``PYTHONWARNINGS`` filters, and
+    pytest's, stay ahead of the appended filter, and ``TRANSFORMERS_VERBOSITY`` or
+    ``HF_HUB_VERBOSITY`` keep their logger at the level they name.
+    """
+    global _loggers_quieted
+    # Appended, so any filter already set (user, pytest) matches first; re-added on each call
+    # (a no-op when present) in case a ``warnings.catch_warnings`` block has dropped it since.
+    warnings.filterwarnings("ignore", module=_LIBRARIES, append=True)
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # transformers' bars and huggingface_hub's
+    if _loggers_quieted:  # once: a level set later by the host program stays
+        return
+    _loggers_quieted = True
+    if not os.environ.get("TRANSFORMERS_VERBOSITY"):
+        hf_logging.set_verbosity_error()
+    if not os.environ.get("HF_HUB_VERBOSITY"):
+        hub_logging.set_verbosity_error()
 
 
 #: The files a transformers tokenizer is built from (those present are hashed).
