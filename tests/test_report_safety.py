@@ -59,6 +59,10 @@ def test_symlinks_in_the_corpus_are_skipped_not_read(tmp_path, report):
     assert sorted(Path(s["path"]).name for s in doc["skipped"]) == ["lib", "x.py"]
     assert "leaked_secret" not in _outputs(out) and "hunter2" not in _outputs(out)
 
+    # The same directory twice: each link is listed once, as each file is scored once.
+    code, stdout, _ = report(code_dir, code_dir, out=out)
+    assert code == 0 and "1 files (0 scored, 1 from the cache), 2 skipped" in stdout
+
     # Named on the command line, a link is the user's own choice: it is followed.
     code, stdout, _ = report(code_dir / "x.py", out=tmp_path / "out-named")
     assert code == 0 and "1 files" in stdout

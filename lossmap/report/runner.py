@@ -184,8 +184,8 @@ def score_corpus(
     files = list(dict.fromkeys(str(p) for p in walk.files))
     store = records_dir / identity.key()
     store.mkdir(parents=True, exist_ok=True)
-    run = CorpusRun(links=walk.links)
-    run.skipped += [(link, f"{link}: {LINK_SKIPPED}") for link in walk.links]
+    run = CorpusRun(links=list(dict.fromkeys(walk.links)))  # a path given twice: once
+    run.skipped += [(link, f"{link}: {LINK_SKIPPED}") for link in run.links]
     found: dict[str, FileRecord] = {}
     todo: list[tuple[str, str, Path]] = []  # (name, text, cache file)
     for name in files:
