@@ -62,6 +62,17 @@ def test_scan_terminal_output_lists_top_lines(capsys, py_file, tiny_model_dir):
     assert "most surprising lines" in out and "return 3.14" in out
 
 
+def test_scan_shows_a_lone_cr_file_line_by_line(capsys, tmp_path, tiny_model_dir):
+    path = tmp_path / "old_mac.py"
+    path.write_bytes(b"a = 1\rb = 2\rc = a + b\r")
+    code, out, _ = run(capsys, "scan", str(path), "--model", str(tiny_model_dir), "--json")
+    assert code == 0
+    assert [ln["line"] for ln in json.loads(out)["files"][0]["lines"]] == [1, 2, 3, 4]
+    code, out, _ = run(capsys, "scan", str(path), "--model", str(tiny_model_dir))
+    gutter = [line.split("│")[0].strip() for line in out.splitlines() if "│" in line]
+    assert gutter[:3] == ["1", "2", "3"] and "\r" not in out
+
+
 def test_scan_reads_stdin(capsys, monkeypatch, tiny_model_dir):
     import io
     import sys

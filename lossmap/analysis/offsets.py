@@ -6,6 +6,7 @@ Tokenizers give character (code point) offsets, tree-sitter gives UTF-8 byte off
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Sequence
 
 
@@ -23,16 +24,26 @@ def char_to_byte_offsets(text: str, char_offsets: Sequence[int]) -> list[int]:
     return result
 
 
+#: A line break as LSP defines it: ``\r\n``, ``\r`` or ``\n``. Form feed, ``\v``, U+0085,
+#: U+2028 and U+2029 are not (``str.splitlines`` treats them as breaks, editors do not).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def count_line_breaks(text: str) -> int:
+    r"""Number of line breaks in ``text`` by the LSP definition (``\r\n`` counts once)."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
 class LineIndex:
-    """Maps character offsets to 0-based (line, column) and back."""
+    r"""Maps character offsets to 0-based (line, column) and back.
+
+    Lines end at ``\r\n``, ``\r`` or ``\n``: the LSP definition, which every editor uses.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.line_starts = [0]
-        pos = text.find("\n")
-        while pos != -1:
-            self.line_starts.append(pos + 1)
-            pos = text.find("\n", pos + 1)
+        self.line_starts += [m.end() for m in LINE_BREAK.finditer(text)]
         self.length = len(text)
 
     @property
@@ -44,10 +55,12 @@ class LineIndex:
         return bisect.bisect_right(self.line_starts, offset) - 1
 
     def line_span(self, line: int) -> tuple[int, int]:
-        """Character span of ``line`` without its line break (``\n`` or ``\r\n``)."""
+        r"""Character span of ``line`` without its line break (``\n``, ``\r\n`` or ``\r``)."""
         start = self.line_starts[line]
-        end = self.line_starts[line + 1] - 1 if line + 1 < len(self.line_starts) else self.length
-        if end > start and self.text[end - 1] == "\r":
+        if line + 1 >= len(self.line_starts):
+            return start, self.length
+        end = self.line_starts[line + 1] - 1
+        if end > start and self.text[end - 1] == "\r" and self.text[end] == "\n":
             end -= 1
         return start, end
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -10,6 +12,8 @@ from ..analysis import FileAnalysis
 from ..analysis.levels import LEVEL_STEP, surprise_level
 from ..analysis.syntax import LAYOUT, PROSE
 
+#: A CR that is not part of CRLF.
+LONE_CR = re.compile(r"\r(?!\n)")
 # Dark text on light tints and light text on strong ones read on dark and light terminals.
 LEVEL_STYLES = ("black on #ffe58f", "black on #ffb366", "white on #e0483b", "bold white on #9b1d5c")
 
@@ -25,7 +29,9 @@ def _printable(s: str) -> str:
 
 def heatmap(analysis: FileAnalysis, threshold: float) -> Text:
     """The source with a line-number gutter and a background tint on surprising tokens."""
-    text = analysis.scored.text
+    # A lone CR ends a line (the LSP definition, as in the line numbers of the verdicts):
+    # made a newline here, one character for one, so the offsets below stay valid.
+    text = LONE_CR.sub("\n", analysis.scored.text)
     styles: list[tuple[int, int, str]] = []
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         if syn.kind == LAYOUT:
