@@ -32,7 +32,7 @@ def job(uri: str, priority: float, done: list, current=lambda: True, text: str =
 
     j = ScoringJob(
         uri=uri,
-        version=1,
+        revision=1,
         text=text,
         name=uri + ".py",
         language=None,
@@ -129,7 +129,7 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
         finished = threading.Event()
         j = ScoringJob(
             uri="file:///a",
-            version=1,
+            revision=1,
             text="",
             name="a.py",
             language=None,
@@ -156,3 +156,118 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
     assert host.loaded is not None  # the live model stays
     confirm()  # loads the judge again
     assert host.judge_state == "ready"
+
+
+def _confirm_job(host: ModelHost, analysis, done: list, current=lambda: True) -> ScoringJob:
+    return ScoringJob(
+        uri="file:///a",
+        revision=1,
+        text="",
+        name="a.py",
+        language=None,
+        priority=2.0,
+        is_current=current,
+        on_done=lambda value, error: done.append((value, error)),
+        kind="confirm",
+        analysis=analysis,
+        lines=(1, 2, 3, 4),
+        generation=host.generation,
+    )
+
+
+def _scored(host: ModelHost) -> object:
+    done: list = []
+    score, finished = job("file:///a", 1.0, done)
+    score.generation = host.generation
+    host.submit(score)
+    assert finished.wait(60)
+    return done[-1][1]
+
+
+def test_a_freed_judge_that_fails_to_load_again_is_reported(fim_model_dirs, tmp_path):
+    import shutil
+
+    live_dir, twin_dir, _ = fim_model_dirs
+    judge_dir = shutil.copytree(twin_dir, tmp_path / "judge")
+    host = ModelHost(judge_idle_seconds=0.3)
+    judge_done: list = []
+    loaded = threading.Event()
+    host.load(
+        ModelRoles(str(live_dir), str(judge_dir)),
+        "cpu",
+        lambda *a: None,
+        lambda error: None,
+        lambda error: (judge_done.append(error), loaded.set()),
+    )
+    assert loaded.wait(60) and judge_done == [None]
+    analysis = _scored(host)
+    deadline = time.monotonic() + 10
+    while host.judge_state != "freed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host.judge_state == "freed"
+    for weights in judge_dir.glob("*.safetensors"):
+        weights.unlink()  # the judge can no longer load
+    done: list = []
+    host.submit(_confirm_job(host, analysis, done))
+    deadline = time.monotonic() + 60
+    while len(judge_done) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(judge_done) == 2 and judge_done[1], "the failed reload was not reported"
+    assert host.judge_state == "failed"
+    assert not host.pending("file:///a")  # the confirmation that can never run is dropped
+    assert done == []
+
+
+def test_freeing_the_idle_judge_collects_garbage_outside_the_host_lock(fim_model_dirs, monkeypatch):
+    from lossmap.server import model_host
+
+    live_dir, twin_dir, _ = fim_model_dirs
+    host = ModelHost(judge_idle_seconds=0.3)
+    held: list[bool] = []
+    real_settle = model_host._settle_heap
+
+    def settle(full: bool) -> None:
+        held.append(host._cv._is_owned())
+        real_settle(full)
+
+    monkeypatch.setattr(model_host, "_settle_heap", settle)
+    loaded = threading.Event()
+    host.load(
+        ModelRoles(str(live_dir), str(twin_dir)),
+        "cpu",
+        lambda *a: None,
+        lambda error: None,
+        lambda error: loaded.set(),
+    )
+    assert loaded.wait(60)
+    deadline = time.monotonic() + 10
+    while host.judge_state != "freed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host.judge_state == "freed"
+    time.sleep(0.2)
+    assert held and not any(held), "a full collection ran while holding the host's lock"
+
+
+def test_a_confirmation_cut_short_by_a_model_change_delivers_nothing(fim_model_dirs):
+    live_dir, twin_dir, _ = fim_model_dirs
+    host = ModelHost()
+    roles = ModelRoles(str(live_dir), str(twin_dir))
+    loaded = threading.Event()
+    host.load(roles, "cpu", lambda *a: None, lambda error: None, lambda error: loaded.set())
+    assert loaded.wait(60)
+    analysis = _scored(host)
+    reloaded = threading.Event()
+    checks: list[int] = []
+
+    def current() -> bool:  # the user picks another model while the judge works
+        checks.append(1)
+        if len(checks) == 2:
+            host.load(roles, "cpu", lambda *a: None, lambda e: None, lambda e: reloaded.set())
+        return True
+
+    done: list = []
+    host.submit(_confirm_job(host, analysis, done, current))
+    assert reloaded.wait(60)
+    _scored(host)  # one worker: once this ran, the confirmation has finished
+    assert len(checks) >= 2
+    assert done == [], "verdicts made before the model change were delivered"

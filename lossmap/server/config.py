@@ -14,6 +14,9 @@ from ..analysis.scorer_pool import DEFAULT_CACHE_BUDGET_MB
 from ..analysis.two_sided import DEFAULT_CONFIRM
 
 SEVERITIES = ("error", "warning", "information", "hint")
+#: Alternatives kept per token: each costs every token a top-k over the vocabulary and a
+#: row in every hover; the CLI has the same bound.
+MAX_TOP_K = 100
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ def _check(name: str, value: Any) -> Any:
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("must be an integer >= 0")
+        if name == "top_k" and value > MAX_TOP_K:
+            raise ValueError(f"must be at most {MAX_TOP_K}")
         return value
     if name == "diagnostic_severity":
         if value not in SEVERITIES:

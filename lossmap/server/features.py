@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from typing import Any, Protocol
 
 from lsprotocol import types
 
 from ..analysis import FileAnalysis
 from ..analysis.levels import LEVEL_COUNT, surprise_level
+from ..analysis.offsets import LINE_BREAK
 from ..analysis.scoring import TokenScore
 from ..analysis.syntax import CODE, LAYOUT, PROSE
 from .config import ServerConfig
@@ -31,24 +32,31 @@ _SEVERITY = {
 }
 
 
+class Placement(Protocol):
+    """Where character spans of an analysed text go in the client's text: a
+    ``PositionMapper`` (the same text) or a ``ShiftedPositions`` (None: the edit touched it)."""
+
+    def range(self, start: int, end: int) -> types.Range | None: ...
+
+
 def code_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """The non-whitespace part of ``text[start:end]`` on each line it spans."""
+    """The non-whitespace part of ``text[start:end]`` on each line it spans (LSP lines)."""
     pieces = []
     pos = start
     while pos < end:
-        nl = text.find("\n", pos, end)
-        line_end = end if nl == -1 else nl
+        brk = LINE_BREAK.search(text, pos, end)
+        line_end = end if brk is None else brk.start()
         segment = text[pos:line_end]
         stripped = segment.strip()
         if stripped:
             lead = len(segment) - len(segment.lstrip())
             pieces.append((pos + lead, pos + lead + len(stripped)))
-        pos = line_end + 1
+        pos = end if brk is None else brk.end()
     return pieces
 
 
 def _show(s: str) -> str:
-    return s.replace("\n", "\\n").replace("\t", "\\t").replace("`", "'")
+    return s.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t").replace("`", "'")
 
 
 def _short(s: str) -> str:
@@ -123,9 +131,12 @@ def _expected(tok: TokenScore) -> str:
 
 
 def diagnostics(
-    analysis: FileAnalysis, mapper: PositionMapper, config: ServerConfig
+    analysis: FileAnalysis, placement: Placement, config: ServerConfig
 ) -> list[types.Diagnostic]:
     """ "Model is confused here": spans of adjacent surprising code tokens, worst first.
+
+    Spans that ``placement`` cannot place in the client's text (an edit touched them) are
+    left out.
 
     On lines confirmed two-sided a token counts with the smaller of its causal and two-sided
     margins (it must look wrong from the code before it *and* from the code around it);
@@ -180,9 +191,14 @@ def diagnostics(
             message += " (causal only)"
         found.append((score, start, end, message, worst_index, confirmed is not None))
     found.sort(key=lambda f: -f[0])
+    placed = []
+    for score, start, end, message, index, two_sided_ok in found:
+        rng = placement.range(start, end)
+        if rng is not None:
+            placed.append((score, rng, message, index, two_sided_ok))
     return [
         types.Diagnostic(
-            range=mapper.range(start, end),
+            range=rng,
             message=message,
             severity=_SEVERITY[config.diagnostic_severity],
             source=SOURCE,
@@ -194,7 +210,7 @@ def diagnostics(
                 "judge": analysis.judge if two_sided_ok else None,
             },
         )
-        for score, start, end, message, index, two_sided_ok in found[: config.max_diagnostics]
+        for score, rng, message, index, two_sided_ok in placed[: config.max_diagnostics]
     ]
 
 
@@ -276,9 +292,11 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
     return "\n".join(out)
 
 
-def _core_range_json(tok: TokenScore, mapper: PositionMapper) -> dict[str, Any]:
-    """The JSON range of a token without its surrounding whitespace."""
-    r = mapper.range(*tok.core_span)
+def _core_range_json(tok: TokenScore, placement: Placement) -> dict[str, Any] | None:
+    """The JSON range of a token without its surrounding whitespace (None: not placed)."""
+    r = placement.range(*tok.core_span)
+    if r is None:
+        return None
     return {
         "start": {"line": r.start.line, "character": r.start.character},
         "end": {"line": r.end.line, "character": r.end.character},
@@ -286,16 +304,36 @@ def _core_range_json(tok: TokenScore, mapper: PositionMapper) -> dict[str, Any]:
 
 
 def document_scores(
-    analysis: FileAnalysis, mapper: PositionMapper, threshold: float
-) -> list[dict[str, Any]]:
-    """Per-token scores of every non-layout token, with ranges in the negotiated encoding."""
-    out = []
+    analysis: FileAnalysis,
+    mapper: PositionMapper,
+    threshold: float,
+    lines: tuple[int, int] | None = None,
+    min_level: int = 0,
+    limit: int | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Per-token scores of every non-layout token at ``min_level`` or above (on 0-based
+    ``lines`` first..last, if given), with ranges in the negotiated encoding; at most
+    ``limit`` of them.
+
+    Returns the scores and whether some were left out for the limit.
+    """
+    out: list[dict[str, Any]] = []
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         if syn.kind == LAYOUT or not tok.scored:
             continue
+        level = surprise_level(tok.code_surprise, threshold)
+        if (level or 0) < min_level:
+            continue
+        rng = _core_range_json(tok, mapper)
+        if lines is not None and not lines[0] <= rng["start"]["line"] <= lines[1]:
+            if rng["start"]["line"] > lines[1]:
+                break
+            continue
+        if limit is not None and len(out) >= limit:
+            return out, True
         out.append(
             {
-                "range": _core_range_json(tok, mapper),
+                "range": rng,
                 "text": tok.text,
                 "surprise": tok.surprise,
                 "codeSurprise": tok.code_surprise,
@@ -303,24 +341,30 @@ def document_scores(
                 "probability": tok.probability,
                 "rank": tok.rank,
                 "entropy": tok.entropy,
-                "level": surprise_level(tok.code_surprise, threshold),
+                "level": level,
                 "kind": syn.kind,
             }
         )
-    return out
+    return out, False
 
 
-def most_surprising(analysis: FileAnalysis, mapper: PositionMapper, n: int) -> list[dict[str, Any]]:
-    """The ``n`` most surprising lines: the worst token's range and what was expected."""
+def most_surprising(analysis: FileAnalysis, placement: Placement, n: int) -> list[dict[str, Any]]:
+    """The ``n`` most surprising lines: the worst token's range and what was expected.
+
+    Lines whose worst token ``placement`` cannot place (an edit touched it) are left out.
+    """
     out = []
     for ln in analysis.top_lines(n):
         confirmed = analysis.two_sided.get(ln.line)
         tok = analysis.tokens[analysis.worst_token(ln)]
         best = tok.alternatives[0] if tok.alternatives else None
+        rng = _core_range_json(tok, placement)
+        if rng is None:
+            continue
         out.append(
             {
-                "line": ln.line,
-                "range": _core_range_json(tok, mapper),
+                "line": rng["start"]["line"] + 1,
+                "range": rng,
                 "margin": ln.verdict,
                 "twoSided": confirmed.combined if confirmed is not None else None,
                 "judge": analysis.judge if confirmed is not None else None,

@@ -1,4 +1,5 @@
-"""The one resident model of the server, and the worker thread that scores documents.
+"""The server's resident models (live, and the judge while it is used), and the worker thread
+that scores and confirms documents.
 
 The event loop never waits on the model: it submits jobs and gets results back through
 callbacks, which the host calls on its own threads (the server hops back onto the loop).
@@ -30,10 +31,11 @@ ProgressFn = Callable[[str, float, float | None], None]
 
 @dataclass
 class ScoringJob:
-    """Score ``text`` (version ``version`` of ``uri``) and hand the result to ``on_done``."""
+    """Score ``text`` (revision ``revision`` of the document ``uri``) and hand the result to
+    ``on_done``."""
 
-    uri: str
-    version: int
+    uri: str  # the document's key (``documents.uri_key``)
+    revision: int
     text: str
     name: str  # a path-like name, for the language from the extension
     language: str | None
@@ -92,6 +94,8 @@ class ModelHost:
     _load_generation: int = 0
     _judge_used: float = 0.0
     _device: str = "auto"
+    #: Told how every load of the judge ends, a reload after idleness included.
+    _judge_done: Callable[[str | None], None] | None = None
 
     def load(
         self,
@@ -113,6 +117,7 @@ class ModelHost:
             self.roles, self._device = roles, device
             self.judge, self.judge_error = None, None
             self.judge_state = "none" if roles.judge is None else "loading"
+            self._judge_done = judge_done
             self.pool.clear()
 
         def run() -> None:
@@ -132,17 +137,17 @@ class ModelHost:
                 self._cv.notify_all()
             _settle_heap(full=True)  # frees the models this load replaced, cycles and all
             done(error)
-            judge_error = None
             if loaded is not None and self.judge_state == "loading":
-                judge_error = self._load_judge(generation, progress)
-            if judge_done is not None and generation == self._load_generation:
-                judge_done(judge_error)
+                self._load_judge(generation, progress)
+            elif judge_done is not None and generation == self._load_generation:
+                judge_done(None)
 
         threading.Thread(target=run, name="lossmap-model-load", daemon=True).start()
         self._ensure_worker()
 
-    def _load_judge(self, generation: int, progress: ProgressFn | None) -> str | None:
-        """Load the judge of the current roles; returns the error, if any."""
+    def _load_judge(self, generation: int, progress: ProgressFn | None) -> None:
+        """Load the judge of the current roles and tell ``judge_done`` how it went (a
+        reload after idleness too: a judge that fails then must not fail silently)."""
         spec = self.roles.judge
         judge, error = _load(
             spec, self._device, role_progress(progress, f"judge {spec}"), self.loaded
@@ -150,16 +155,22 @@ class ModelHost:
         _settle_heap(full=False)
         with self._cv:
             if generation != self._load_generation:
-                return None
+                return
             self.judge = judge
             self.judge_state, self.judge_error = ("ready", None) if judge else ("failed", error)
             self._judge_used = time.monotonic()
+            if judge is None:  # confirmations waiting for it will never run
+                self._jobs = {u: j for u, j in self._jobs.items() if j.kind != "confirm"}
             self._cv.notify_all()
-        return error
+            judge_done = self._judge_done
+        if judge_done is not None:
+            judge_done(error)
 
-    def _free_idle_judge(self) -> None:
-        """Free a judge (not also the live model) unused for ``judge_idle_seconds``; called
-        with the lock held."""
+    def _free_idle_judge(self) -> bool:
+        """Drop a judge (not also the live model) unused for ``judge_idle_seconds``; called
+        with the lock held. True if it was dropped: the caller frees its memory after
+        releasing the lock (a full collection takes 0.2-0.3 s, and the event loop would
+        wait that long for the lock)."""
         if (
             self.judge_state == "ready"
             and self.judge is not self.loaded
@@ -168,8 +179,8 @@ class ModelHost:
             and not any(j.kind == "confirm" for j in self._jobs.values())
         ):
             self.judge, self.judge_state = None, "freed"
-            _settle_heap(full=True)
-            _empty_device_cache()
+            return True
+        return False
 
     def _reload_judge(self) -> None:
         """A confirmation waits for a freed judge: load it again in the background."""
@@ -216,22 +227,28 @@ class ModelHost:
         return self.state == "ready"
 
     def _next_job(self) -> ScoringJob:
-        with self._cv:
-            while True:
+        while True:
+            with self._cv:
                 ready = [u for u, j in self._jobs.items() if self._runnable(j)]
                 if ready:
-                    break
+                    # Causal scoring of any document before two-sided confirmation of any:
+                    # fresh highlights matter more than a second opinion. Then the most
+                    # recent edit first.
+                    uri = max(
+                        ready, key=lambda u: (self._jobs[u].kind == "score", self._jobs[u].priority)
+                    )
+                    return self._jobs.pop(uri)
                 if self.judge_state == "freed" and any(
                     j.kind == "confirm" for j in self._jobs.values()
                 ):
                     self._reload_judge()
-                self._free_idle_judge()
-                idle = self.judge_idle_seconds if self.judge_idle_seconds > 0 else 30.0
-                self._cv.wait(timeout=min(30.0, idle))
-            # Causal scoring of any document before two-sided confirmation of any: fresh
-            # highlights matter more than a second opinion. Then the most recent edit first.
-            uri = max(ready, key=lambda u: (self._jobs[u].kind == "score", self._jobs[u].priority))
-            return self._jobs.pop(uri)
+                freed = self._free_idle_judge()
+                if not freed:
+                    idle = self.judge_idle_seconds if self.judge_idle_seconds > 0 else 30.0
+                    self._cv.wait(timeout=min(30.0, idle))
+            if freed:
+                _settle_heap(full=True)
+                _empty_device_cache()
 
     def _work(self) -> None:
         while True:
@@ -245,6 +262,8 @@ class ModelHost:
                 result = (None, f"{job.kind} failed: {type(err).__name__}: {err}")
             if result[0] is None and result[1] is None:
                 continue  # stopped: a newer version of the document is queued
+            if job.generation != self._load_generation:
+                continue  # the models changed under it: what it made belongs to neither
             job.on_done(*result)
 
     def _live(self, job: ScoringJob) -> bool:

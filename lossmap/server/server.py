@@ -14,26 +14,29 @@ import logging
 import os
 import sys
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from .. import __version__
 from ..analysis import FileAnalysis
 from ..analysis.errors import LossmapError
 from ..analysis.languages import language_for
+from ..analysis.offsets import count_line_breaks
 from ..analysis.roles import ModelRoles, resolve_roles
+from ..analysis.source import size_or_binary_problem
 from ..analysis.two_sided import fim_format, lines_to_confirm
 from . import features
 from .carried_verdicts import carry_verdicts
 from .config import ServerConfig, merge_config
+from .documents import DocumentStore, OpenDocument, display_name, uri_key
 from .model_host import ModelHost, ScoringJob
 from .positions import PositionMapper
-from .text_shift import TextShift
+from .text_shift import ShiftedPositions, TextShift
 
 SCORES_READY = "lossmap/scoresReady"
 TWO_SIDED_READY = "lossmap/twoSidedReady"
@@ -41,6 +44,11 @@ DOCUMENT_SCORES = "lossmap/documentScores"
 CMD_RESCORE = "lossmap.rescore"
 CMD_MOST_SURPRISING = "lossmap.mostSurprising"
 SERVER_CANCELLED = -32802
+#: Tokens in one ``lossmap/documentScores`` answer, and single-line pieces in one semantic
+#: tokens answer: building and sending more holds the event loop for over 100 ms (measured:
+#: 20,000 scores took 0.36 s to build and serialise; a 1 MB minified line has ~300k tokens).
+MAX_DOCUMENT_SCORES = 5_000
+MAX_SEMANTIC_TOKENS = 20_000
 
 # LSP language ids whose tree-sitter grammar has another name.
 _LSP_LANGUAGES = {
@@ -57,9 +65,10 @@ _LSP_LANGUAGES = {
 
 @dataclass
 class DocResult:
-    """The latest finished analysis of a document, for the version it was made from."""
+    """The latest finished analysis of a document, for the text it was made from."""
 
-    version: int
+    version: int  # the client's version of that text
+    revision: int  # the store's revision of that text (``OpenDocument.revision``)
     analysis: FileAnalysis
     seconds: float
     #: A local-first result: re-scored up to ``analysis.scored.fresh_until``; the full one
@@ -82,14 +91,36 @@ class DocState:
     edit_lines: set[int] = field(default_factory=set)  # 1-based lines edited since scoring
 
 
+class LossmapProtocol(LanguageServerProtocol):
+    """pygls's protocol, except that text documents are lossmap's own (``documents.py``):
+    pygls's workspace copy is never created, so it cannot drift from the editor's."""
+
+    def _handlers(self, method: str, params: Any):
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
+        yield from self._handlers(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        yield from self._handlers(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
+        yield from self._handlers(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+
 class LossmapServer(LanguageServer):
     """pygls server holding the configuration, the model host and per-document state."""
 
     def __init__(self) -> None:
-        super().__init__("lossmap", __version__)
+        super().__init__("lossmap", __version__, protocol_cls=LossmapProtocol)
         self.config = ServerConfig()
         self.host = ModelHost()
-        self.docs: dict[str, DocState] = {}
+        self.documents = DocumentStore()
+        self.docs: dict[str, DocState] = {}  # by ``uri_key``, like ``documents``
         self.loop: asyncio.AbstractEventLoop | None = None
         self._result_counter = 0
         self._end_load_progress = None  # ends the $/progress of the load under way
@@ -127,8 +158,9 @@ class LossmapServer(LanguageServer):
             types.LogMessageParams(type=types.MessageType.Log, message=f"lossmap: {message}")
         )
 
-    def tell_once(self, uri: str, message: str, kind=types.MessageType.Warning) -> None:
-        state = self.docs.get(uri)
+    def tell_once(self, key: str, message: str, kind=types.MessageType.Warning) -> None:
+        """Show ``message`` once for the open document ``key`` (not on every re-score)."""
+        state = self.docs.get(key)
         if state is not None and message not in state.told:
             state.told.add(message)
             self.show(message, kind)
@@ -216,8 +248,8 @@ class LossmapServer(LanguageServer):
                 elif self.host.judge is not None and self.host.judge is not self.host.loaded:
                     judge = self.host.judge
                     self.log(f"judge {judge.name} ready in {judge.load_seconds:.1f} s")
-                    for uri in list(self.docs):
-                        self._confirm(uri)
+                    for key in list(self.docs):
+                        self._confirm(key)
 
             self.loop.call_soon_threadsafe(finish)
 
@@ -233,101 +265,115 @@ class LossmapServer(LanguageServer):
             return
         loaded = self.host.loaded
         self.log(f"model {loaded.name} ready on {loaded.device} in {loaded.load_seconds:.1f} s")
-        for uri in list(self.docs):
-            self.schedule(uri, immediate=True)
+        for key in list(self.docs):
+            self.schedule(key, immediate=True)
 
     # -- scheduling ---------------------------------------------------------------------
-    def schedule(self, uri: str, immediate: bool = False) -> None:
-        """Re-score ``uri`` after the debounce delay; a newer call replaces the timer."""
-        state = self.docs.setdefault(uri, DocState())
+    def schedule(self, key: str, immediate: bool = False) -> None:
+        """Re-score the document ``key`` after the debounce delay; a newer call replaces the
+        timer."""
+        state = self.docs.setdefault(key, DocState())
         state.last_edit = time.monotonic()
         if state.timer is not None:
             state.timer.cancel()
         delay = 0 if immediate else self.config.debounce_ms / 1000
-        state.timer = self.loop.call_later(delay, self._submit, uri)
+        state.timer = self.loop.call_later(delay, self._submit, key)
 
-    def _language(self, doc) -> str | None:
+    def _language(self, doc: OpenDocument) -> str | None:
         lang = _LSP_LANGUAGES.get(doc.language_id or "", doc.language_id)
         found = language_for(None, lang) if lang else None
         if found is None:
-            path = urllib.parse.unquote(urllib.parse.urlparse(doc.uri).path)
-            found = language_for(path)
+            found = language_for(doc.name)
         return found
 
-    def _submit(self, uri: str) -> None:
-        state = self.docs.get(uri)
-        if state is None:
+    def _why_not_scored(self, doc: OpenDocument) -> str | None:
+        """Why the document's current text is not scored, in words for the user; None if it is."""
+        cfg = self.config
+        if cfg.languages and doc.language_id not in cfg.languages:
+            return f"language '{doc.language_id}' is not in lossmap.languages"
+        text = doc.text
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as err:  # a lone surrogate (JSON allows "\ud800")
+            line = count_line_breaks(text[: err.start]) + 1
+            return (
+                f"{doc.name} contains an unpaired surrogate (U+{ord(text[err.start]):04X})"
+                f" on line {line}, which is not valid Unicode text: not scored"
+            )
+        problem = size_or_binary_problem(
+            size, text[:8192], doc.name, cfg.max_file_bytes, "the setting lossmap.maxFileBytes"
+        )
+        return f"{problem}: not scored" if problem else None
+
+    def _submit(self, key: str) -> None:
+        state = self.docs.get(key)
+        doc = self.documents.get(key)
+        if state is None or doc is None:
             return
         state.timer = None
-        doc = self.workspace.get_text_document(uri)
-        text = doc.source
-        version = doc.version or 0
-        cfg = self.config
-        skipped = None
-        if cfg.languages and doc.language_id not in cfg.languages:
-            skipped = f"language '{doc.language_id}' is not in lossmap.languages"
-        elif len(text.encode("utf-8", errors="surrogatepass")) > cfg.max_file_bytes:
-            skipped = (
-                f"{_name(uri)} is larger than maxFileBytes ({cfg.max_file_bytes:,} bytes):"
-                " not scored; raise lossmap.maxFileBytes to score it"
-            )
-        elif "\x00" in text[:8192]:
-            skipped = f"{_name(uri)} looks like binary data (NUL characters): not scored"
+        skipped = self._why_not_scored(doc)
         if skipped:
             state.skipped = skipped
-            state.result = None
-            self.tell_once(uri, skipped)
-            self._publish(uri)
+            state.result = None  # its highlights are cleared: the message says why
+            self.tell_once(key, skipped)
+            self._publish(key)
             return
         state.skipped = None
         language = self._language(doc)
         if language is None:
             self.tell_once(
-                uri,
+                key,
                 f"no grammar for language '{doc.language_id}': scored without syntax",
                 types.MessageType.Info,
             )
         state.submitted_at = time.monotonic()
+        cfg = self.config
+        version, revision = doc.version, doc.revision
         self.host.submit(
             ScoringJob(
-                uri=uri,
-                version=version,
-                text=text,
-                name=_name(uri),
+                uri=key,
+                revision=revision,
+                text=doc.text,
+                name=doc.name,
                 language=language,
                 priority=state.last_edit,
-                is_current=lambda: self._current_version(uri) == version,
+                is_current=lambda: self._current_revision(key) == revision,
                 on_done=lambda analysis, error: self.loop.call_soon_threadsafe(
-                    self._on_result, uri, version, analysis, error
+                    self._on_result, key, version, revision, analysis, error
                 ),
                 top_k=max(cfg.top_k, 5),
                 generation=self.host.generation,
                 on_partial=lambda analysis: self.loop.call_soon_threadsafe(
-                    self._on_result, uri, version, analysis, None, True
+                    self._on_result, key, version, revision, analysis, None, True
                 ),
             )
         )
 
-    def _current_version(self, uri: str) -> int | None:
-        if uri not in self.docs:
-            return None
-        doc = self.workspace.text_documents.get(uri)
-        return None if doc is None else (doc.version or 0)
+    def _current_revision(self, key: str) -> int | None:
+        """The revision of the document's text now; None once it is closed."""
+        doc = self.documents.get(key)
+        return doc.revision if doc is not None and key in self.docs else None
 
     def _on_result(
-        self, uri: str, version: int, analysis, error: str | None, partial: bool = False
+        self,
+        key: str,
+        version: int,
+        revision: int,
+        analysis: FileAnalysis | None,
+        error: str | None,
+        partial: bool = False,
     ) -> None:
         """A finished (or, with ``partial``, a provisional local-first) analysis arrived."""
-        state = self.docs.get(uri)
-        if state is None or self._current_version(uri) != version:
+        state = self.docs.get(key)
+        if state is None or self._current_revision(key) != revision:
             return  # closed or edited meanwhile: never publish a stale result
-        if analysis is not None and analysis.scored.text != self.current_text(uri):
-            return  # closed and reopened with other text under the same version number
         if error:
             state.skipped = error
             state.result = None  # its positions belong to an older text
-            self.show(f"{_name(uri)}: {error}", types.MessageType.Error)
-            self._publish(uri)
+            self.log(f"{self.doc_name(key)}: {error}")
+            # One message per document and cause, not one per re-score.
+            self.tell_once(key, f"{self.doc_name(key)}: {error}", types.MessageType.Error)
+            self._publish(key)
             return
         seconds = time.monotonic() - state.submitted_at
         previous = state.result.analysis if state.result is not None else None
@@ -336,28 +382,28 @@ class LossmapServer(LanguageServer):
             analysis.two_sided = carry_verdicts(previous, analysis)  # a fresh analysis has none
             if analysis.two_sided:
                 analysis.judge = judge
-        state.result = DocResult(version, analysis, seconds, partial=partial)
+        state.result = DocResult(version, revision, analysis, seconds, partial=partial)
         state.pull_id = None  # a partial and the full result share a version: pull again
         state.result.pieces = features.surprising_pieces(analysis, self.config.display_threshold)
-        self._publish(uri)
+        self._publish(key)
         if not partial:
-            self._confirm(uri)
+            self._confirm(key)
 
-    def _confirm(self, uri: str, lines: tuple[int, ...] | None = None) -> None:
+    def _confirm(self, key: str, lines: tuple[int, ...] | None = None) -> None:
         """Queue two-sided confirmation of the latest result's suspicious lines (or of
         ``lines``, the rest of an interrupted confirmation)."""
-        state = self.docs.get(uri)
+        state = self.docs.get(key)
         cfg = self.config
         if state is None or state.result is None or cfg.confirm_lines == 0:
             return
-        if state.timer is not None or self.host.pending(uri):
+        if state.timer is not None or self.host.pending(key):
             return  # a newer version is on its way: confirm that one instead
         host = self.host
         if host.loaded is None or host.judge_state in ("none", "failed"):
             return  # no model or no judge: the reason was shown already
         if host.judge is not None and fim_format(host.judge.tokenizer) is None:
             self.tell_once(
-                uri,
+                key,
                 f"model {host.judge.name} has no fill-in-the-middle tokens:"
                 " verdicts are causal only",
                 types.MessageType.Info,
@@ -371,79 +417,102 @@ class LossmapServer(LanguageServer):
                 lines_to_confirm(result.analysis, cfg.confirm_lines, tuple(sorted(extra)))
             )
             result.analysis.confirm_k = cfg.confirm_lines
-        version, analysis = result.version, result.analysis
+        revision, analysis = result.revision, result.analysis
         requested = lines
+        generation = self.host.generation
         self.host.submit(
             ScoringJob(
-                uri=uri,
-                version=version,
+                uri=key,
+                revision=revision,
                 text="",
-                name=_name(uri),
+                name=self.doc_name(key),
                 language=None,
                 priority=state.last_edit,
-                is_current=lambda: self._current_version(uri) == version,
+                is_current=lambda: self._current_revision(key) == revision,
                 on_done=lambda value, error: self.loop.call_soon_threadsafe(
-                    self._on_confirmed, uri, version, analysis, requested, value, error
+                    self._on_confirmed, key, analysis, requested, generation, value, error
                 ),
                 kind="confirm",
                 analysis=analysis,
                 lines=requested,
-                generation=self.host.generation,
+                generation=generation,
             )
         )
 
     def _on_confirmed(
-        self, uri: str, version: int, analysis, requested, value, error: str | None
+        self,
+        key: str,
+        analysis: FileAnalysis,
+        requested: tuple[int, ...],
+        generation: int,
+        value: Any,
+        error: str | None,
     ) -> None:
-        state = self.docs.get(uri)
+        state = self.docs.get(key)
         if state is None or state.result is None or state.result.analysis is not analysis:
             return  # superseded by a newer result
-        if self._current_version(uri) != version:
+        if self._current_revision(key) != state.result.revision:
             return  # edited meanwhile: the confirmation may have stopped early
+        if generation != self.host.generation:
+            return  # made by a judge that has since been replaced: its verdicts are not ours
         if error:
-            self.log(f"{_name(uri)}: {error}")
+            self.log(f"{self.doc_name(key)}: {error}")
             return
         judge, value = value
+        if analysis.judge is not None and analysis.judge != judge:
+            analysis.two_sided = {}  # another judge's verdicts never pass under this name
         analysis.judge = judge
         analysis.two_sided = {**analysis.two_sided, **value}
         if any(ts.line_level for ts in value.values()):
             self.tell_once(
-                uri,
+                key,
                 f"judge {judge} tokenizes differently from {self.host.loaded.name}:"
                 " its verdicts are per line, not per token",
                 types.MessageType.Info,
             )
         state.pull_id = None  # the confirmed diagnostics differ: pull clients must get them
-        self._publish(uri, new_scores=False)
+        self._publish(key, new_scores=False)
         missing = tuple(n for n in requested if n not in value)
         if missing:  # it gave way to scoring another document: finish later
-            self._confirm(uri, missing)
+            self._confirm(key, missing)
             return
         state.edit_lines.clear()
         self.protocol.notify(
             TWO_SIDED_READY,
-            {"uri": uri, "version": version, "lines": sorted(analysis.two_sided)},
+            {
+                "uri": self.client_uri(key),
+                "version": state.result.version,
+                "lines": sorted(analysis.two_sided),
+            },
         )
 
-    def _publish(self, uri: str, new_scores: bool = True) -> None:
-        """Tell the client that results for ``uri`` changed (``new_scores``: a fresh result)."""
-        state = self.docs.get(uri)
-        if state is None:
+    def _publish(self, key: str, new_scores: bool = True) -> None:
+        """Tell the client that results for ``key`` changed (``new_scores``: a fresh result).
+
+        Diagnostics always describe the document's current text: a result made for an older
+        text (a settings change or a judge failure while an edit waits to be scored) is
+        shifted past the edit, and what the edit touched is left out.
+        """
+        state = self.docs.get(key)
+        doc = self.documents.get(key)
+        if state is None or doc is None:
             return
         result = state.result
         if not self.pull_diagnostics:
-            diags = self._diagnostics(uri) if result else []
+            diags = self._diagnostics(key) if result else []
             self.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(
-                    uri=uri, diagnostics=diags, version=result.version if result else None
-                )
+                types.PublishDiagnosticsParams(uri=doc.uri, diagnostics=diags, version=doc.version)
             )
         else:
             self.workspace_diagnostic_refresh(None)
         if self.client_supports("workspace.semantic_tokens.refresh_support"):
             self.workspace_semantic_tokens_refresh(None)
-        if result and new_scores:
-            params = {"uri": uri, "version": result.version, "seconds": round(result.seconds, 3)}
+        if result and new_scores and result.revision == doc.revision:
+            params = {
+                "uri": doc.uri,
+                "version": result.version,
+                "seconds": round(result.seconds, 3),
+            }
             if result.partial:
                 params["partial"] = True
                 params["freshUntil"] = _position(
@@ -453,52 +522,83 @@ class LossmapServer(LanguageServer):
 
     def republish_all(self) -> None:
         """After a threshold change: recompute views from stored results, no re-scoring."""
-        for uri, state in self.docs.items():
+        for key, state in self.docs.items():
             if state.result:
                 state.result.pieces = features.surprising_pieces(
                     state.result.analysis, self.config.display_threshold
                 )
-            self._publish(uri, new_scores=False)
+            self._publish(key, new_scores=False)
 
     # -- views --------------------------------------------------------------------------
-    def current_text(self, uri: str) -> str:
-        return self.workspace.get_text_document(uri).source
+    def client_uri(self, key: str) -> str:
+        """The URI of document ``key`` as the client sent it (what it matches results on)."""
+        doc = self.documents.get(key)
+        return doc.uri if doc is not None else key
 
-    def _diagnostics(self, uri: str) -> list[types.Diagnostic]:
-        result = self.docs[uri].result
-        mapper = PositionMapper(result.analysis.scored.text, self.encoding)
-        return features.diagnostics(result.analysis, mapper, self.config)
+    def doc_name(self, key: str) -> str:
+        """The document's path (or URI) for messages."""
+        doc = self.documents.get(key)
+        return doc.name if doc is not None else display_name(key)
 
-    def semantic_data(self, uri: str, line_range: tuple[int, int] | None = None) -> list[int]:
+    def current_text(self, key: str) -> str:
+        doc = self.documents.get(key)
+        return doc.text if doc is not None else ""
+
+    def result_positions(self, key: str) -> ShiftedPositions | None:
+        """LSP ranges in the current text for offsets of the stored result's text."""
+        state = self.docs.get(key)
+        if state is None or state.result is None:
+            return None
+        return ShiftedPositions(
+            state.result.analysis.scored.text, self.current_text(key), self.encoding
+        )
+
+    def _diagnostics(self, key: str) -> list[types.Diagnostic]:
+        result = self.docs[key].result
+        return features.diagnostics(result.analysis, self.result_positions(key), self.config)
+
+    def semantic_data(self, key: str, line_range: tuple[int, int] | None = None) -> list[int]:
         """Encoded tokens for the current text, shifting the last result past an edit."""
-        state = self.docs.get(uri)
+        state = self.docs.get(key)
         if state is None or state.result is None:
             return []
-        text = self.current_text(uri)
+        text = self.current_text(key)
         old = state.result.analysis.scored.text
         pieces = state.result.pieces
         if old != text:
             shift = TextShift(old, text)
             moved = []
             for start, end, kind, mods in pieces:
-                s, e = shift.to_new(start), shift.to_new(end)
-                if s is not None and e is not None and e - s == end - start:
-                    moved.append((s, e, kind, mods))
+                span = shift.span_to_new(start, end)
+                if span is not None:
+                    moved.append((*span, kind, mods))
             pieces = moved
+        if len(pieces) > MAX_SEMANTIC_TOKENS:
+            pieces = pieces[:MAX_SEMANTIC_TOKENS]
+            self.tell_once(
+                key,
+                f"{self.doc_name(key)} has more than {MAX_SEMANTIC_TOKENS:,} surprising"
+                " pieces: only the first are highlighted (raise lossmap.displayThreshold"
+                " to see the worst everywhere)",
+                types.MessageType.Info,
+            )
         return features.encode_semantic_tokens(
             pieces, PositionMapper(text, self.encoding), line_range
         )
 
-    def analysis_offset(self, uri: str, position: types.Position) -> tuple[DocResult, int] | None:
-        """The stored result and the offset in its text for a position in the current text."""
-        state = self.docs.get(uri)
+    def analysis_offset(self, key: str, position: types.Position) -> tuple[DocResult, int] | None:
+        """The stored result and the offset in its text for a position in the current text;
+        None outside the text or inside what an edit changed since."""
+        state = self.docs.get(key)
         if state is None or state.result is None:
             return None
-        text = self.current_text(uri)
-        offset = PositionMapper(text, self.encoding).offset(position)
+        mapper = PositionMapper(self.current_text(key), self.encoding)
+        if not mapper.inside(position):
+            return None
+        offset = mapper.offset(position)
         old = state.result.analysis.scored.text
-        if old != text:
-            offset = TextShift(old, text).to_old(offset)
+        if old != mapper.text:
+            offset = TextShift(old, mapper.text).to_old(offset)
             if offset is None:
                 return None
         return state.result, offset
@@ -513,12 +613,6 @@ def _position(text: str, offset: int | None, encoding: str) -> dict[str, int] | 
         return None
     pos = PositionMapper(text, encoding).position(offset)
     return {"line": pos.line, "character": pos.character}
-
-
-def _name(uri: str) -> str:
-    parsed = urllib.parse.urlparse(uri)
-    path = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else uri
-    return path or uri
 
 
 server = LossmapServer()
@@ -594,43 +688,53 @@ async def on_change_configuration(
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def on_open(ls: LossmapServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.docs[params.text_document.uri] = DocState()
-    ls.schedule(params.text_document.uri, immediate=True)
+    key = uri_key(params.text_document.uri)
+    previous = ls.docs.pop(key, None)  # opened again without a close: start afresh
+    if previous is not None and previous.timer is not None:
+        previous.timer.cancel()
+    ls.documents.open(params.text_document)
+    ls.docs[key] = DocState()
+    ls.schedule(key, immediate=True)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def on_change(ls: LossmapServer, params: types.DidChangeTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    state = ls.docs.setdefault(uri, DocState())
+    key = uri_key(params.text_document.uri)
+    state = ls.docs.get(key)
+    if state is None or ls.documents.change(params, ls.encoding) is None:
+        ls.log(f"ignored a change to {display_name(params.text_document.uri)}, which is not open")
+        return
     for change in params.content_changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
             first = change.range.start.line + 1  # lines to confirm two-sided next time
-            added = change.text.count("\n") - (change.range.end.line - change.range.start.line)
+            breaks = count_line_breaks(change.text)
+            added = breaks - (change.range.end.line - change.range.start.line)
             state.edit_lines = {n + added if n > first else n for n in state.edit_lines}
-            state.edit_lines.update(range(first, first + change.text.count("\n") + 1))
-    ls.schedule(uri)
+            state.edit_lines.update(range(first, first + breaks + 1))
+    ls.schedule(key)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def on_close(ls: LossmapServer, params: types.DidCloseTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    state = ls.docs.pop(uri, None)
+    key = uri_key(params.text_document.uri)
+    ls.documents.close(key)
+    state = ls.docs.pop(key, None)
     if state and state.timer:
         state.timer.cancel()
-    ls.host.discard(uri)
+    ls.host.discard(key)
     if not ls.pull_diagnostics:
         ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+            types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
         )
 
 
 @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, features.LEGEND)
 def on_tokens_full(ls: LossmapServer, params: types.SemanticTokensParams) -> types.SemanticTokens:
-    uri = params.text_document.uri
-    data = ls.semantic_data(uri)
+    key = uri_key(params.text_document.uri)
+    data = ls.semantic_data(key)
     result_id = ls.next_result_id()
-    if uri in ls.docs:
-        ls.docs[uri].tokens_sent = (result_id, data)
+    if key in ls.docs:
+        ls.docs[key].tokens_sent = (result_id, data)
     return types.SemanticTokens(data=data, result_id=result_id)
 
 
@@ -638,10 +742,10 @@ def on_tokens_full(ls: LossmapServer, params: types.SemanticTokensParams) -> typ
 def on_tokens_delta(
     ls: LossmapServer, params: types.SemanticTokensDeltaParams
 ) -> types.SemanticTokens | types.SemanticTokensDelta:
-    uri = params.text_document.uri
-    data = ls.semantic_data(uri)
+    key = uri_key(params.text_document.uri)
+    data = ls.semantic_data(key)
     result_id = ls.next_result_id()
-    state = ls.docs.get(uri)
+    state = ls.docs.get(key)
     previous = state.tokens_sent if state else None
     if state:
         state.tokens_sent = (result_id, data)
@@ -658,7 +762,7 @@ def on_tokens_range(
 ) -> types.SemanticTokens:
     r = params.range
     return types.SemanticTokens(
-        data=ls.semantic_data(params.text_document.uri, (r.start.line, r.end.line))
+        data=ls.semantic_data(uri_key(params.text_document.uri), (r.start.line, r.end.line))
     )
 
 
@@ -666,33 +770,30 @@ def on_tokens_range(
 def on_diagnostic(
     ls: LossmapServer, params: types.DocumentDiagnosticParams
 ) -> types.DocumentDiagnosticReport:
-    uri = params.text_document.uri
+    key = uri_key(params.text_document.uri)
     if ls.host.state in ("idle", "loading"):
         raise _retrigger("the model is still loading")
-    state = ls.docs.get(uri)
+    state = ls.docs.get(key)
     if ls.host.state == "failed" or state is None or state.skipped:
         return types.RelatedFullDocumentDiagnosticReport(items=[])
     result = state.result
-    if result is None or result.version != ls._current_version(uri):
+    if result is None or result.revision != ls._current_revision(key):
         # Re-scoring: keep what the client shows (it moves it with the edits); a refresh
         # follows when the new result lands.
         if state.pull_id and params.previous_result_id == state.pull_id:
             return types.RelatedUnchangedDocumentDiagnosticReport(result_id=state.pull_id)
         return types.RelatedFullDocumentDiagnosticReport(items=[])
     result_id = f"{result.version}:{ls.next_result_id()}"
+    made_for = (result.revision, ls.config)
     if (
         state.pull_id
         and params.previous_result_id == state.pull_id
-        and state.pull_version
-        == (
-            result.version,
-            ls.config,
-        )
+        and state.pull_version == made_for
     ):
         return types.RelatedUnchangedDocumentDiagnosticReport(result_id=state.pull_id)
-    state.pull_id, state.pull_version = result_id, (result.version, ls.config)
+    state.pull_id, state.pull_version = result_id, made_for
     return types.RelatedFullDocumentDiagnosticReport(
-        items=ls._diagnostics(uri), result_id=result_id
+        items=ls._diagnostics(key), result_id=result_id
     )
 
 
@@ -705,7 +806,8 @@ def _retrigger(why: str) -> JsonRpcException:
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def on_hover(ls: LossmapServer, params: types.HoverParams) -> types.Hover | None:
-    found = ls.analysis_offset(params.text_document.uri, params.position)
+    key = uri_key(params.text_document.uri)
+    found = ls.analysis_offset(key, params.position)
     if found is None:
         return None
     result, offset = found
@@ -713,72 +815,123 @@ def on_hover(ls: LossmapServer, params: types.HoverParams) -> types.Hover | None
     if index is None:
         return None
     tok = result.analysis.tokens[index]
-    text = ls.current_text(params.text_document.uri)
-    shift = TextShift(result.analysis.scored.text, text)
-    start, end = shift.to_new(tok.start), shift.to_new(tok.end)
-    rng = None
-    if start is not None and end is not None:
-        rng = PositionMapper(text, ls.encoding).range(start, end)
     return types.Hover(
         contents=types.MarkupContent(
             kind=types.MarkupKind.Markdown,
             value=features.hover_markdown(result.analysis, index),
         ),
-        range=rng,
+        range=ls.result_positions(key).range(tok.start, tok.end),
     )
 
 
 @server.feature(DOCUMENT_SCORES)
 def on_document_scores(ls: LossmapServer, params: Any) -> dict[str, Any] | None:
+    """Per-token scores of the last result, in its text's positions (``version`` says which
+    text). Optional ``range``: only tokens on its lines; optional ``minLevel``: only tokens
+    at that surprise level or above (1: those a heat map tints). At most
+    ``MAX_DOCUMENT_SCORES`` tokens per answer; ``truncated`` says when more remain (ask by
+    ``range`` for the rest)."""
     uri = _param_uri(params)
-    state = ls.docs.get(uri)
+    key = uri_key(uri)
+    state = ls.docs.get(key)
     if state is None or state.result is None:
         return None
     analysis = state.result.analysis
     mapper = PositionMapper(analysis.scored.text, ls.encoding)
-    return {
+    tokens, truncated = features.document_scores(
+        analysis,
+        mapper,
+        ls.config.display_threshold,
+        lines=_param_lines(params),
+        min_level=_param_min_level(params),
+        limit=MAX_DOCUMENT_SCORES,
+    )
+    answer = {
         "uri": uri,
         "version": state.result.version,
         "positionEncoding": ls.encoding,
         "displayThreshold": ls.config.display_threshold,
-        "tokens": features.document_scores(analysis, mapper, ls.config.display_threshold),
+        "tokens": tokens,
     }
+    if truncated:
+        answer["truncated"] = True
+        ls.tell_once(
+            key,
+            f"{ls.doc_name(key)} has more than {MAX_DOCUMENT_SCORES:,} scored tokens:"
+            " the heat map shows the first of them",
+            types.MessageType.Info,
+        )
+    return answer
+
+
+def _param_field(params: Any, name: str) -> Any:
+    if isinstance(params, dict):
+        return params.get(name)
+    return getattr(params, name, None)
 
 
 def _param_uri(params: Any) -> str:
     if isinstance(params, str):
         return params
-    td = getattr(params, "text_document", None) or getattr(params, "textDocument", None)
-    if td is None and isinstance(params, dict):
-        td = params.get("textDocument")
-    uri = getattr(td, "uri", None) if td is not None else None
-    if uri is None and isinstance(td, dict):
-        uri = td.get("uri")
-    if uri is None:
+    td = _param_field(params, "text_document") or _param_field(params, "textDocument")
+    uri = _param_field(td, "uri") if td is not None else None
+    if not isinstance(uri, str):
         raise JsonRpcException(message="expected {textDocument: {uri}}", code=-32602)
     return uri
+
+
+def _param_min_level(params: Any) -> int:
+    level = 0 if isinstance(params, str) else _param_field(params, "minLevel")
+    if level is None:
+        return 0
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise JsonRpcException(message="minLevel must be an integer", code=-32602)
+    return level
+
+
+def _param_lines(params: Any) -> tuple[int, int] | None:
+    """(first, last) 0-based lines of an optional LSP ``range`` parameter."""
+    if isinstance(params, str):
+        return None
+    rng = _param_field(params, "range")
+    if rng is None:
+        return None
+    try:
+        first = int(_param_field(_param_field(rng, "start"), "line"))
+        last = int(_param_field(_param_field(rng, "end"), "line"))
+    except (TypeError, ValueError):
+        raise JsonRpcException(
+            message="range must be {start: {line}, end: {line}}", code=-32602
+        ) from None
+    return first, last
 
 
 @server.command(CMD_RESCORE)
 def cmd_rescore(ls: LossmapServer, *args: Any) -> bool:
     """Re-score a document now (argument: its uri), or every open document."""
-    uris = [a for a in args if isinstance(a, str)] or list(ls.docs)
-    for uri in uris:
-        if uri in ls.docs:
-            ls.schedule(uri, immediate=True)
+    keys = [uri_key(a) for a in args if isinstance(a, str)] or list(ls.docs)
+    for key in keys:
+        if key in ls.docs:
+            ls.schedule(key, immediate=True)
     return True
 
 
 @server.command(CMD_MOST_SURPRISING)
 def cmd_most_surprising(ls: LossmapServer, *args: Any) -> list[dict[str, Any]]:
-    """Top-N surprising lines of a document: arguments uri and optionally N (default 10)."""
+    """Top-N surprising lines of a document: arguments uri and optionally N (default 10).
+
+    Ranges are in the document's current text (each entry names its ``version``); lines an
+    edit changed since the last result are left out until it is scored again.
+    """
     uri = next((a for a in args if isinstance(a, str)), None)
     n = next((a for a in args if isinstance(a, int) and not isinstance(a, bool)), 10)
-    state = ls.docs.get(uri) if uri else None
-    if state is None or state.result is None:
+    key = uri_key(uri) if uri else None
+    state = ls.docs.get(key) if key else None
+    doc = ls.documents.get(key) if key else None
+    if state is None or state.result is None or doc is None:
         return []
-    analysis = state.result.analysis
-    return features.most_surprising(analysis, PositionMapper(analysis.scored.text, ls.encoding), n)
+    spots = features.most_surprising(state.result.analysis, ls.result_positions(key), n)
+    return [{**spot, "version": doc.version} for spot in spots]
 
 
 class _AnswersAreNotFailures(logging.Filter):
