@@ -184,6 +184,8 @@ class Controller implements CommandTarget, vscode.Disposable {
     const source = (doc: vscode.TextDocument) =>
       lc.client.sendRequest<DocumentScores | null>(DOCUMENT_SCORES, {
         textDocument: { uri: lc.client.code2ProtocolConverter.asUri(doc.uri) },
+        // The heat map tints only tokens at level 1 or above: the rest need not be sent.
+        minLevel: 1,
       });
     // Also follows the client's own restarts after a crash (Running -> Stopped -> Running).
     lc.client.onDidChangeState((e) => {

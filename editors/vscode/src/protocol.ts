@@ -41,6 +41,8 @@ export interface DocumentScores {
   positionEncoding: string;
   displayThreshold: number;
   tokens: TokenScore[];
+  /** More tokens than one answer holds (5,000): these are the first; ask by `range` for more. */
+  truncated?: boolean;
 }
 
 export interface ScoresReady {
@@ -60,6 +62,8 @@ export interface TwoSidedReady {
 
 /** One entry of `lossmap.mostSurprising`. `line` is 1-based; `range` is the worst token's. */
 export interface SurprisingSpot {
+  /** The document version the range belongs to (the current text when it was asked for). */
+  version: number;
   line: number;
   range: LspRange;
   margin: number | null;

@@ -5,6 +5,7 @@ import type { SurprisingSpot } from '../../src/protocol';
 import { showText, spotItems } from '../../src/surprising';
 
 const SPOT: SurprisingSpot = {
+  version: 1,
   line: 16,
   range: { start: { line: 15, character: 11 }, end: { line: 15, character: 15 } },
   margin: 11.34,
