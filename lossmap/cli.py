@@ -14,6 +14,7 @@ import sys
 
 from . import __version__
 from .analysis.errors import InputError, LossmapError
+from .render.safe_text import terminal_safe
 
 EXIT_INPUT, EXIT_USAGE, EXIT_MODEL = 1, 2, 3
 
@@ -26,32 +27,6 @@ def configured_roles(args: argparse.Namespace):
     model = args.model or os.environ.get("LOSSMAP_MODEL")
     judge = getattr(args, "judge", None) or os.environ.get("LOSSMAP_JUDGE")
     return resolve_roles(model, judge, args.device)
-
-
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` (a file name, or a message naming one) safe to print on a terminal.
-
-    Characters Python would not print in a ``repr`` (C0 and C1 controls such as ESC, DEL,
-    newlines, bidirectional overrides, lone surrogates from undecodable names) are shown as
-    Python escapes (``\\x1b``, ``\\n``, ``\\u202e``); everything else, backslashes
-    included, is left as it is. A name can neither colour nor retitle the terminal, nor fake
-    a line of output.
-    """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if ch in _ESCAPES:
-        return _ESCAPES[ch]
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _error(message: str) -> None:

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..review.review import Review, ReviewedLine
-from .terminal import _printable, _show
+from .terminal import _printable, _show, terminal_safe
 
 SCHEMA_NAME = "lossmap.diff"
 SCHEMA_VERSION = 1
@@ -51,7 +51,7 @@ def render_text(console: Console, review: Review) -> None:
     console.print(Text(_printable(_summary(review)), style="bold"))
     for f in review.files:
         if f.error:
-            console.print(Text(f"skipped: {_printable(f.error)}", style="yellow"))
+            console.print(Text(f"skipped: {terminal_safe(f.error)}", style="yellow"))
     for note in review.notes:
         console.print(Text(f"note: {_printable(note)}", style="yellow"))
     if not review.lines:
@@ -61,7 +61,7 @@ def render_text(console: Console, review: Review) -> None:
     for rank, ln in enumerate(review.lines, start=1):
         how = "two-sided" if ln.confirmed else "causal only"
         head = Text(f"\n{rank:>{width}}. ")
-        head.append(_printable(f"{ln.path}:{ln.line}"), style="bold cyan")
+        head.append(terminal_safe(f"{ln.path}:{ln.line}"), style="bold cyan")
         head.append(f"  {ln.margin:.1f} bits ({how})", style="dim")
         console.print(head)
         indent = " " * (width + 2)

@@ -11,6 +11,7 @@ from rich.text import Text
 from ..analysis import FileAnalysis
 from ..analysis.levels import LEVEL_STEP, surprise_level
 from ..analysis.syntax import LAYOUT, PROSE
+from .safe_text import terminal_safe
 
 #: A CR that is not part of CRLF.
 LONE_CR = re.compile(r"\r(?!\n)")
@@ -71,7 +72,7 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
     """The ``top`` most surprising lines, with the token and what the model expected."""
     scale = 0.6931471805599453 if unit == "nats" else 1.0
     # Every string from the file goes in as Text: never parsed as rich markup.
-    title = f"most surprising lines of {_printable(analysis.name)}"
+    title = f"most surprising lines of {terminal_safe(analysis.name)}"
     if analysis.judge:
         title += f" (2-sided: judged by {_printable(analysis.judge)})"
     table = Table(title=Text(title), title_justify="left")
@@ -128,7 +129,7 @@ def render_file(
         summary += f" · mean surprise {mean * scale:.2f} {unit} · perplexity {2.0**mean:.2f}"
     else:
         summary += " · nothing scored"
-    header = Text.assemble((_printable(analysis.name), "bold"), summary)
+    header = Text.assemble((terminal_safe(analysis.name), "bold"), summary)
     parts = [header]
     parts += [Text(f"note: {_printable(n)}", style="yellow") for n in analysis.notes]
     if show_code:
