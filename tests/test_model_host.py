@@ -118,32 +118,16 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
     assert gc.get_freeze_count() > 0  # loading froze what it left, out of the GC's walks
     first_judge = weakref.ref(host.judge.model)
 
-    done: list = []
-    score, finished = job("file:///a", 1.0, done)
-    score.generation = host.generation
-    host.submit(score)
-    assert finished.wait(60)
-    analysis = done[-1][1]
+    analysis = _scored(host)
 
     def confirm():
-        finished = threading.Event()
-        j = ScoringJob(
-            uri="file:///a",
-            revision=1,
-            text="",
-            name="a.py",
-            language=None,
-            priority=2.0,
-            is_current=lambda: True,
-            on_done=lambda value, error: (done.append(value), finished.set()),
-            kind="confirm",
-            analysis=analysis,
-            lines=(1, 2),
-            generation=host.generation,
-        )
-        host.submit(j)
-        assert finished.wait(60)
-        name, lines = done[-1]
+        done: list = []
+        host.submit(_confirm_job(host, analysis, done, lines=(1, 2)))
+        deadline = time.monotonic() + 60
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (name, lines), error = done[-1]
+        assert error is None
         assert name == str(twin_dir) and set(lines) == {1, 2}
         assert not lines[1].line_level  # one tokenizer: per-token numbers
 
@@ -158,7 +142,9 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
     assert host.judge_state == "ready"
 
 
-def _confirm_job(host: ModelHost, analysis, done: list, current=lambda: True) -> ScoringJob:
+def _confirm_job(
+    host: ModelHost, analysis, done: list, current=lambda: True, lines=(1, 2, 3, 4)
+) -> ScoringJob:
     return ScoringJob(
         uri="file:///a",
         revision=1,
@@ -170,7 +156,7 @@ def _confirm_job(host: ModelHost, analysis, done: list, current=lambda: True) ->
         on_done=lambda value, error: done.append((value, error)),
         kind="confirm",
         analysis=analysis,
-        lines=(1, 2, 3, 4),
+        lines=lines,
         generation=host.generation,
     )
 

@@ -363,8 +363,10 @@ async def test_nul_content_is_refused_with_a_message_and_no_scores(neovim):
 async def test_a_five_megabyte_buffer_is_refused_with_a_message(vscode):
     uri = fresh_uri("huge.py")
     open_doc(vscode, uri, "x = 1\n" * 900_000)
-    await wait_for(lambda: any("larger than the limit" in m for m in messages(vscode)), 20, "why")
-    assert "maxFileBytes" in [m for m in messages(vscode) if "larger" in m][-1]
+    await wait_for(
+        lambda: any("larger than maxFileBytes" in m for m in messages(vscode)), 20, "why"
+    )
+    assert "raise lossmap.maxFileBytes" in [m for m in messages(vscode) if "larger" in m][-1]
     assert await hover_at(vscode, uri, 0, 0) is None
 
 

@@ -20,27 +20,34 @@ class Source:
     text: str
 
 
-def size_or_binary_problem(
-    size: int, head: bytes | str, name: str, max_bytes: int | None, limit_name: str
-) -> str | None:
-    """Why input of ``size`` UTF-8 bytes that starts with ``head`` is not scored, or None.
+#: Why an input is not scored: more bytes than the limit, or NUL characters (binary data).
+TOO_LARGE = "too large"
+BINARY = "binary"
 
-    The CLI (bytes from disk) and the server (an editor's buffer) refuse the same inputs.
-    ``limit_name`` is how the user raises ``max_bytes`` (``--max-bytes``, a setting).
+
+def input_problem(size: int, head: bytes | str, max_bytes: int | None) -> str | None:
+    """``TOO_LARGE`` or ``BINARY`` for input of ``size`` UTF-8 bytes that starts with
+    ``head``, or None when it can be scored.
+
+    The CLI (bytes from disk) and the server (an editor's buffer) refuse the same inputs,
+    each in its own words (a flag to raise, a setting to raise).
     """
     if max_bytes is not None and size > max_bytes:
-        return f"{name}: larger than the limit of {max_bytes:,} bytes (raise it with {limit_name})"
-    nul = b"\x00" if isinstance(head, bytes) else "\x00"
-    if nul in head[:8192]:
-        return f"{name}: looks like a binary file (it contains NUL bytes)"
+        return TOO_LARGE
+    if (b"\x00" if isinstance(head, bytes) else "\x00") in head[:8192]:
+        return BINARY
     return None
 
 
 def decode_source(data: bytes, name: str, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Source:
     """Decode ``data`` as UTF-8 source text, or raise :class:`InputError` saying why not."""
-    problem = size_or_binary_problem(len(data), data, name, max_bytes, "--max-bytes")
-    if problem:
-        raise InputError(problem)
+    problem = input_problem(len(data), data, max_bytes)
+    if problem == TOO_LARGE:
+        raise InputError(
+            f"{name}: larger than the limit of {max_bytes:,} bytes (raise it with --max-bytes)"
+        )
+    if problem == BINARY:
+        raise InputError(f"{name}: looks like a binary file (it contains NUL bytes)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -28,7 +28,7 @@ from ..analysis.errors import LossmapError
 from ..analysis.languages import language_for
 from ..analysis.offsets import count_line_breaks
 from ..analysis.roles import ModelRoles, resolve_roles
-from ..analysis.source import size_or_binary_problem
+from ..analysis.source import BINARY, TOO_LARGE, input_problem
 from ..analysis.two_sided import fim_format, lines_to_confirm
 from . import features
 from .carried_verdicts import carry_verdicts
@@ -300,10 +300,15 @@ class LossmapServer(LanguageServer):
                 f"{doc.name} contains an unpaired surrogate (U+{ord(text[err.start]):04X})"
                 f" on line {line}, which is not valid Unicode text: not scored"
             )
-        problem = size_or_binary_problem(
-            size, text[:8192], doc.name, cfg.max_file_bytes, "the setting lossmap.maxFileBytes"
-        )
-        return f"{problem}: not scored" if problem else None
+        problem = input_problem(size, text[:8192], cfg.max_file_bytes)
+        if problem == TOO_LARGE:
+            return (
+                f"{doc.name} is larger than maxFileBytes ({cfg.max_file_bytes:,} bytes):"
+                " not scored; raise lossmap.maxFileBytes to score it"
+            )
+        if problem == BINARY:
+            return f"{doc.name} looks like binary data (NUL characters): not scored"
+        return None
 
     def _submit(self, key: str) -> None:
         state = self.docs.get(key)
