@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from lossmap.analysis import load_model  # noqa: E402
 from lossmap.analysis.analyze import analyze_text  # noqa: E402
-from lossmap.analysis.offsets import LineIndex  # noqa: E402
+from lossmap.analysis.syntax.offsets import LineIndex  # noqa: E402
 from lossmap.server import features  # noqa: E402
 from lossmap.server.config import ServerConfig  # noqa: E402
 from lossmap.server.positions import PositionMapper  # noqa: E402

@@ -133,8 +133,8 @@ def session_text(model: str, tokens: int) -> tuple[str, int, int]:
     the line in its middle where typing goes, its token count)."""
     from transformers import AutoTokenizer
 
-    from lossmap.analysis.model_spec import parse_model_spec
-    from lossmap.analysis.model_store import prepare
+    from lossmap.analysis.models.spec import parse_model_spec
+    from lossmap.analysis.models.store import prepare
 
     tok = AutoTokenizer.from_pretrained(str(prepare(parse_model_spec(model))))
     text, count = "", 0

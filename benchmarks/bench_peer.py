@@ -47,7 +47,7 @@ import torch
 from bench_scoring import sync
 
 from lossmap.analysis import load_model
-from lossmap.analysis.scoring import encode, score_text
+from lossmap.analysis.scoring.tokens import encode, score_text
 
 LN2 = math.log(2.0)
 

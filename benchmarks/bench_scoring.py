@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from lossmap.analysis import load_model
-from lossmap.analysis.aggregate import summarize_definitions, summarize_lines
-from lossmap.analysis.scoring import encode, score_text
-from lossmap.analysis.syntax import align, parse
+from lossmap.analysis.scoring.tokens import encode, score_text
+from lossmap.analysis.syntax.align import align, parse
+from lossmap.analysis.verdicts.lines import summarize_definitions, summarize_lines
 
 REPO = Path(__file__).resolve().parent.parent
 

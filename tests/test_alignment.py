@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lossmap.analysis.aggregate import find_definitions
-from lossmap.analysis.languages import known_languages, language_for
-from lossmap.analysis.offsets import byte_to_char_offsets, char_to_byte_offsets
-from lossmap.analysis.syntax import CODE, LAYOUT, PROSE, align, parse
+from lossmap.analysis.syntax.align import CODE, LAYOUT, PROSE, align, parse
+from lossmap.analysis.syntax.languages import known_languages, language_for
+from lossmap.analysis.syntax.offsets import byte_to_char_offsets, char_to_byte_offsets
+from lossmap.analysis.verdicts.lines import find_definitions
 
 SRC = 'def café(naïve):\n    s = "😀 中文"  # ½ comment\n    return naïve + 1\n'
 
@@ -120,7 +120,7 @@ def test_unknown_language_scores_without_syntax():
 
 
 def test_line_spans_exclude_crlf_line_breaks():
-    from lossmap.analysis.offsets import LineIndex
+    from lossmap.analysis.syntax.offsets import LineIndex
 
     index = LineIndex("a = 1\r\nb = 2\n\r\nc")
     assert [index.line_span(n) for n in range(index.line_count)] == [

@@ -7,8 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from lossmap.analysis import offline_models
-from lossmap.analysis.offline_models import OfflineModel
+from lossmap.analysis.models import offline as offline_models
+from lossmap.analysis.models.offline import OfflineModel
 from lossmap.cli import EXIT_INPUT, EXIT_MODEL, main
 from lossmap.render.scan_json import SCHEMA_VERSION, json_schema
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lossmap import cli
-from lossmap.analysis.roles import ModelRoles, RoleModels
+from lossmap.analysis.models.roles import ModelRoles, RoleModels
 from lossmap.render.sarif import sarif_document
 from lossmap.review.review import Review, ReviewedLine
 

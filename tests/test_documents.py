@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from lossmap.analysis.offsets import LineIndex
+from lossmap.analysis.syntax.offsets import LineIndex
 from lossmap.server import positions
 from lossmap.server.documents import DocumentStore, uri_key
 from lossmap.server.positions import PositionMapper

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from lossmap.analysis import load_model
-from lossmap.analysis.offline_models import LARGE_MODEL
-from lossmap.analysis.roles import share_tokenizer
+from lossmap.analysis.models.offline import LARGE_MODEL
+from lossmap.analysis.models.roles import share_tokenizer
 
 pytestmark = pytest.mark.model
 

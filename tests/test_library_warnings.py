@@ -13,9 +13,9 @@ import warnings
 from contextlib import contextmanager
 
 from lossmap.analysis import analyze_text
-from lossmap.analysis.document_scorer import DocumentScorer
-from lossmap.analysis.kv_cache import cache_args
-from lossmap.analysis.two_sided import confirm_lines
+from lossmap.analysis.scoring.document_scorer import DocumentScorer
+from lossmap.analysis.scoring.kv_cache import cache_args
+from lossmap.analysis.verdicts.two_sided import confirm_lines
 
 from conftest import REPO
 

@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from lossmap.analysis.roles import ModelRoles
+from lossmap.analysis.models.roles import ModelRoles
 from lossmap.server.model_host import ModelHost, ScoringJob
 
 TEXT = "def f(x):\n    return x + 1\n" * 20

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lossmap.analysis import load_model, model_store, score_text
+from lossmap.analysis import load_model, score_text
 from lossmap.analysis.errors import ModelLoadError, ModelSpecError
-from lossmap.analysis.model_spec import parse_model_spec
+from lossmap.analysis.models import store as model_store
+from lossmap.analysis.models.spec import parse_model_spec
 
 from tiny_gguf import write_tiny_gguf
 
@@ -156,8 +157,8 @@ def test_overlapping_conversions_of_two_models_restore_transformers_tqdm(tiny_gg
 _CHILD = """
 import sys, time
 from pathlib import Path
-from lossmap.analysis import model_store
-from lossmap.analysis.model_spec import parse_model_spec
+from lossmap.analysis.models import store as model_store
+from lossmap.analysis.models.spec import parse_model_spec
 
 gguf, started, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 real_convert = model_store._convert_gguf

@@ -10,8 +10,8 @@ import pytest
 
 from lossmap import cli
 from lossmap.analysis import analyze_text
-from lossmap.analysis.corpus import FileRecord, aggregate, file_record
 from lossmap.report import runner
+from lossmap.report.records import FileRecord, aggregate, file_record
 
 APP = """import os
 
@@ -110,8 +110,8 @@ def test_report_on_nothing_is_an_error(tmp_path, capsys):
 
 
 def test_batched_scoring_equals_one_text_at_a_time(tiny):
-    from lossmap.analysis.batch_scoring import score_texts
-    from lossmap.analysis.scoring import score_text
+    from lossmap.analysis.scoring.batch import score_texts
+    from lossmap.analysis.scoring.tokens import score_text
 
     texts = [APP, BROKEN, APP * 3, "", "x = 1\n", "café = '😀'\n" * 9]
     batched = score_texts(tiny, texts, batch=3, window=48, min_context=12)

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from lossmap.analysis import analyze_text, load_model
-from lossmap.analysis import roles as roles_module
 from lossmap.analysis.analyze import confirm_two_sided
 from lossmap.analysis.errors import ModelSpecError
-from lossmap.analysis.offline_models import LARGE_MODEL
-from lossmap.analysis.roles import resolve_roles, share_tokenizer
-from lossmap.analysis.scoring import token_stats
-from lossmap.analysis.syntax import CODE
-from lossmap.analysis.two_sided import confirm_lines, fim_format
+from lossmap.analysis.models import roles as roles_module
+from lossmap.analysis.models.offline import LARGE_MODEL
+from lossmap.analysis.models.roles import resolve_roles, share_tokenizer
+from lossmap.analysis.scoring.tokens import token_stats
+from lossmap.analysis.syntax.align import CODE
+from lossmap.analysis.verdicts.two_sided import confirm_lines, fim_format
 
 SOURCE = "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(i)\n"
 

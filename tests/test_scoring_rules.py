@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lossmap.analysis.scoring import score_text, token_spans
+from lossmap.analysis.scoring.tokens import score_text, token_spans
 
 TEXT = "café = '😀 中文 naïve'\ndef f(x):\n    return x\n"
 
@@ -64,7 +64,7 @@ def test_statistics_are_consistent(tiny):
 def test_ranks_and_entropy_match_a_direct_computation(tiny, monkeypatch):
     import torch
 
-    from lossmap.analysis import scoring
+    from lossmap.analysis.scoring import tokens as scoring
 
     # The random model ranks most tokens far down; a wider shortcut covers both ways.
     monkeypatch.setattr(scoring, "RANK_SHORTCUT", 150)
@@ -96,7 +96,7 @@ def test_empty_text_has_no_tokens(tiny):
 def test_whitespace_insensitive_numbers_match_a_dense_computation(model, request):
     import torch
 
-    from lossmap.analysis.token_classes import whitespace_classes
+    from lossmap.analysis.scoring.token_classes import whitespace_classes
 
     loaded = request.getfixturevalue(model)
     text = "def f(x):\n    return x + 1\n\n\nfor i in range(10):\n  print( i )\n" * 2

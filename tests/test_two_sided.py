@@ -9,7 +9,7 @@ import torch
 
 from lossmap.analysis import analyze_text
 from lossmap.analysis.analyze import confirm_two_sided
-from lossmap.analysis.two_sided import DEFAULT_CONFIRM, confirm_lines, fim_format
+from lossmap.analysis.verdicts.two_sided import DEFAULT_CONFIRM, confirm_lines, fim_format
 
 # Five small functions, one planted single-token bug each (1-based bug line).
 CASES = {
@@ -114,8 +114,8 @@ def test_models_without_fim_fall_back_to_causal_with_a_note(tiny):
 
 
 def test_only_confirmed_causal_top_lines_lead_the_ranking():
-    from lossmap.analysis.aggregate import LineSummary, rank_lines
-    from lossmap.analysis.two_sided import TwoSidedLine
+    from lossmap.analysis.verdicts.lines import LineSummary, rank_lines
+    from lossmap.analysis.verdicts.two_sided import TwoSidedLine
 
     def line(n, verdict):
         return LineSummary(n, 0, 0, (n,), verdict, verdict, verdict, n)

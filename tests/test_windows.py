@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossmap.analysis.document_scorer import DocumentScorer
-from lossmap.analysis.scoring import score_text
-from lossmap.analysis.windows import plan_windows
+from lossmap.analysis.scoring.document_scorer import DocumentScorer
+from lossmap.analysis.scoring.tokens import score_text
+from lossmap.analysis.scoring.windows import plan_windows
 
 
 @given(

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from mutants import make_mutants  # noqa: E402
 
 from lossmap.analysis import analyze_text, load_model  # noqa: E402
-from lossmap.analysis.syntax import CODE, LAYOUT  # noqa: E402
-from lossmap.analysis.two_sided import DEFAULT_CONFIRM as SHIPPED_K  # noqa: E402
-from lossmap.analysis.two_sided import confirm_lines  # noqa: E402
+from lossmap.analysis.syntax.align import CODE, LAYOUT  # noqa: E402
+from lossmap.analysis.verdicts.two_sided import DEFAULT_CONFIRM as SHIPPED_K  # noqa: E402
+from lossmap.analysis.verdicts.two_sided import confirm_lines  # noqa: E402
 
 
 def _max(values):

@@ -34,9 +34,9 @@ from mutants import make_mutants  # noqa: E402
 from run import rank_of, read_records  # noqa: E402
 
 from lossmap.analysis import analyze_text, load_model  # noqa: E402
-from lossmap.analysis.syntax import CODE  # noqa: E402
-from lossmap.analysis.two_sided import DEFAULT_CONFIRM as K  # noqa: E402
-from lossmap.analysis.two_sided import confirm_lines  # noqa: E402
+from lossmap.analysis.syntax.align import CODE  # noqa: E402
+from lossmap.analysis.verdicts.two_sided import DEFAULT_CONFIRM as K  # noqa: E402
+from lossmap.analysis.verdicts.two_sided import confirm_lines  # noqa: E402
 
 
 def _line_rules(causal, two, code_lines) -> dict[str, dict[int, float | None]]:

@@ -5,8 +5,8 @@ This package never imports :mod:`lossmap.server`; the server and the CLI build o
 
 from .analyze import FileAnalysis, analyze_text
 from .errors import ChecksumError, InputError, LossmapError, ModelLoadError, ModelSpecError
-from .model_loading import LoadedModel, load_model
-from .scoring import Alternative, ScoredText, TokenScore, score_text
+from .models.loading import LoadedModel, load_model
+from .scoring.tokens import Alternative, ScoredText, TokenScore, score_text
 
 __all__ = [
     "Alternative",

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .aggregate import (
+from .models.loading import LoadedModel
+from .models.roles import share_tokenizer
+from .scoring.tokens import ProgressFn, ScoredText, TokenScore, score_text
+from .syntax.align import ParsedSource, TokenSyntax, align, parse
+from .syntax.languages import language_for
+from .verdicts.lines import (
     DefinitionSummary,
     LineSummary,
     rank_lines,
     summarize_definitions,
     summarize_lines,
 )
-from .languages import language_for
-from .model_loading import LoadedModel
-from .roles import share_tokenizer
-from .scoring import ProgressFn, ScoredText, TokenScore, score_text
-from .syntax import ParsedSource, TokenSyntax, align, parse
-from .two_sided import TwoSidedLine, confirm_lines, fim_format, lines_to_confirm
+from .verdicts.two_sided import TwoSidedLine, confirm_lines, fim_format, lines_to_confirm
 
 
 @dataclass

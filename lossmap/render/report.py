@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..analysis.corpus import CorpusReport, Stats
+from ..report.records import CorpusReport, Stats
 from ..report.safe_files import write_replacing
 from ..review.review import Review
 from .review import review_document

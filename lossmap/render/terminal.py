@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import FileAnalysis
-from ..analysis.levels import LEVEL_STEP, surprise_level
-from ..analysis.syntax import LAYOUT, PROSE
+from ..analysis.syntax.align import LAYOUT, PROSE
+from ..analysis.verdicts.levels import LEVEL_STEP, surprise_level
 from .safe_text import terminal_safe
 
 #: A CR that is not part of CRLF.

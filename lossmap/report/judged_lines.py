@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..analysis import LoadedModel
-from ..analysis.corpus import FileRecord
 from ..analysis.errors import InputError
-from ..analysis.source import read_source
+from ..analysis.syntax.source import read_source
 from ..review.git_changes import ChangedFile
 from ..review.review import Review, review_changes
+from .records import FileRecord
 
 ProgressFn = Callable[[str, float, float | None], None]
 

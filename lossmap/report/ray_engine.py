@@ -24,7 +24,7 @@ class _Worker:
 
     def score(self, name: str, text: str) -> dict[str, Any]:
         from ..analysis import analyze_text
-        from ..analysis.corpus import file_record
+        from .records import file_record
 
         analysis = analyze_text(self.loaded, text, name=name, window=self.window)
         return file_record(analysis, name).to_json()

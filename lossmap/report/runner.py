@@ -17,12 +17,12 @@ from pathlib import Path
 from .. import __version__
 from ..analysis import LoadedModel, analyze_text
 from ..analysis.analyze import analyze_scored
-from ..analysis.batch_scoring import score_texts
-from ..analysis.corpus import FileRecord, file_record
 from ..analysis.errors import InputError
-from ..analysis.languages import PROSE_LANGUAGES, language_for
-from ..analysis.model_store import cache_root
-from ..analysis.source import read_source
+from ..analysis.models.store import cache_root
+from ..analysis.scoring.batch import score_texts
+from ..analysis.syntax.languages import PROSE_LANGUAGES, language_for
+from ..analysis.syntax.source import read_source
+from .records import FileRecord, file_record
 from .safe_files import write_replacing
 
 #: Directories never walked into: version control, dependencies, build output, caches.

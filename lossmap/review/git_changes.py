@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..analysis.errors import InputError
-from ..analysis.source import decode_source
+from ..analysis.syntax.source import decode_source
 
 #: git's well-known empty tree: the base of a repository without commits.
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"

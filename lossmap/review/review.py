@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..analysis import FileAnalysis, LoadedModel, analyze_text
-from ..analysis.aggregate import LineSummary
 from ..analysis.analyze import confirm_two_sided
+from ..analysis.verdicts.lines import LineSummary
 from .git_changes import ChangedFile
 
 #: Changed lines below this margin (bits) are not listed by default.

@@ -14,8 +14,8 @@ import dataclasses
 import difflib
 
 from ..analysis import FileAnalysis
-from ..analysis.aggregate import LineSummary
-from ..analysis.two_sided import TwoSidedLine
+from ..analysis.verdicts.lines import LineSummary
+from ..analysis.verdicts.two_sided import TwoSidedLine
 
 
 def carry_verdicts(old: FileAnalysis, new: FileAnalysis) -> dict[int, TwoSidedLine]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ..analysis.levels import DEFAULT_DISPLAY_THRESHOLD
-from ..analysis.scorer_pool import DEFAULT_CACHE_BUDGET_MB
-from ..analysis.two_sided import DEFAULT_CONFIRM
+from ..analysis.scoring.scorer_pool import DEFAULT_CACHE_BUDGET_MB
+from ..analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD
+from ..analysis.verdicts.two_sided import DEFAULT_CONFIRM
 
 SEVERITIES = ("error", "warning", "information", "hint")
 #: Alternatives kept per token: each costs every token a top-k over the vocabulary and a

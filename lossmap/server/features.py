@@ -8,10 +8,10 @@ from typing import Any, Protocol
 from lsprotocol import types
 
 from ..analysis import FileAnalysis
-from ..analysis.levels import LEVEL_COUNT, surprise_level
-from ..analysis.offsets import LINE_BREAK
-from ..analysis.scoring import TokenScore
-from ..analysis.syntax import CODE, LAYOUT, PROSE
+from ..analysis.scoring.tokens import TokenScore
+from ..analysis.syntax.align import CODE, LAYOUT, PROSE
+from ..analysis.syntax.offsets import LINE_BREAK
+from ..analysis.verdicts.levels import LEVEL_COUNT, surprise_level
 from .config import ServerConfig
 from .positions import PositionMapper
 

@@ -22,9 +22,9 @@ from typing import Any
 from ..analysis import FileAnalysis, LoadedModel, load_model
 from ..analysis.analyze import SUGGEST_MIN_BITS, analyze_scored
 from ..analysis.errors import LossmapError
-from ..analysis.roles import ModelRoles, role_progress, share_tokenizer
-from ..analysis.scorer_pool import ScorerPool
-from ..analysis.two_sided import confirm_lines, fim_format
+from ..analysis.models.roles import ModelRoles, role_progress, share_tokenizer
+from ..analysis.scoring.scorer_pool import ScorerPool
+from ..analysis.verdicts.two_sided import confirm_lines, fim_format
 
 ProgressFn = Callable[[str, float, float | None], None]
 

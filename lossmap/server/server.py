@@ -25,11 +25,11 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from .. import __version__
 from ..analysis import FileAnalysis
 from ..analysis.errors import LossmapError
-from ..analysis.languages import language_for
-from ..analysis.offsets import count_line_breaks
-from ..analysis.roles import ModelRoles, resolve_roles
-from ..analysis.source import BINARY, TOO_LARGE, input_problem
-from ..analysis.two_sided import fim_format, lines_to_confirm
+from ..analysis.models.roles import ModelRoles, resolve_roles
+from ..analysis.syntax.languages import language_for
+from ..analysis.syntax.offsets import count_line_breaks
+from ..analysis.syntax.source import BINARY, TOO_LARGE, input_problem
+from ..analysis.verdicts.two_sided import fim_format, lines_to_confirm
 from . import features
 from .carried_verdicts import carry_verdicts
 from .config import ServerConfig, merge_config

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .kv_cache import cache_args, crop_to
-from .model_loading import LoadedModel
-from .scoring import DEFAULT_CHUNK, TokenScore, decode_token, token_stats
-from .syntax import CODE
+from ..models.loading import LoadedModel
+from ..scoring.kv_cache import cache_args, crop_to
+from ..scoring.tokens import DEFAULT_CHUNK, TokenScore, decode_token, token_stats
+from ..syntax.align import CODE
 
 ProgressFn = Callable[[str, float, float | None], None]
 
@@ -424,7 +424,7 @@ def _causal(live: TokenScore, judged: TwoSidedToken) -> float:
 
 def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat) -> str:
     """Up to one line of what the model would put between prefix and suffix."""
-    from .scoring import _head
+    from ..scoring.tokens import _head
 
     base = loaded.model.base_model
     stop = set(loaded.tokenizer.all_special_ids) | {fim.prefix, fim.suffix, fim.middle}

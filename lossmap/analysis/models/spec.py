@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import ModelSpecError
-from .offline_models import OFFLINE_MODELS
+from ..errors import ModelSpecError
+from .offline import OFFLINE_MODELS
 
 SpecKind = Literal["offline", "gguf", "directory", "hub"]
 

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Files above this size are refused by default; scoring them would take minutes on a CPU.
 DEFAULT_MAX_BYTES = 2_000_000

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelLoadError
-from .model_spec import ModelSpec
-from .offline_models import OFFLINE_MODELS
+from ..errors import ModelLoadError
+from .offline import OFFLINE_MODELS
+from .spec import ModelSpec
 
 ProgressFn = Callable[[str, float, float | None], None]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ChecksumError, ModelLoadError
+from ..errors import ChecksumError, ModelLoadError
 
 ProgressFn = Callable[[str, float, float | None], None]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
+from ..errors import LossmapError, ModelLoadError
 from .devices import pick_device
-from .errors import LossmapError, ModelLoadError
-from .model_spec import ModelSpec, parse_model_spec
-from .model_store import ProgressFn, prepare
+from .spec import ModelSpec, parse_model_spec
+from .store import ProgressFn, prepare
 
 
 @dataclass

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..models.loading import LoadedModel
 from . import kv_cache
-from .model_loading import LoadedModel
-from .scoring import (
+from .tokens import (
     DEFAULT_CHUNK,
     DEFAULT_MIN_CONTEXT,
     DEFAULT_WINDOW,

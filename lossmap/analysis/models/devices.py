@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
 
 def pick_device(requested: str | None = "auto") -> tuple[torch.device, torch.dtype]:

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import ModelSpecError
 from .devices import pick_device
-from .errors import ModelSpecError
-from .model_loading import LoadedModel, load_model
-from .model_spec import parse_model_spec
-from .offline_models import DEFAULT_MODEL, LARGE_MODEL
+from .loading import LoadedModel, load_model
+from .offline import DEFAULT_MODEL, LARGE_MODEL
+from .spec import parse_model_spec
 
 ProgressFn = Callable[[str, float, float | None], None]
 

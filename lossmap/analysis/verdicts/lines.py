@@ -29,9 +29,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .offsets import LineIndex, byte_to_char_offsets
-from .scoring import TokenScore
-from .syntax import CODE, LAYOUT, ParsedSource, TokenSyntax
+from ..scoring.tokens import TokenScore
+from ..syntax.align import CODE, LAYOUT, ParsedSource, TokenSyntax
+from ..syntax.offsets import LineIndex, byte_to_char_offsets
 
 
 @dataclass(frozen=True)

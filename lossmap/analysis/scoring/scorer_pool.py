@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from ..models.loading import LoadedModel
 from .document_scorer import DocumentScorer
-from .model_loading import LoadedModel
 
 #: Default budget for all documents' KV caches together.
 DEFAULT_CACHE_BUDGET_MB = 1024

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model_loading import LoadedModel
+from ..models.loading import LoadedModel
 from .token_classes import whitespace_classes
 
 LN2 = math.log(2.0)

@@ -16,9 +16,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .analyze import FileAnalysis
-from .offsets import char_to_byte_offsets
-from .syntax import LAYOUT, PROSE, find_nodes
+from ..analysis.analyze import FileAnalysis
+from ..analysis.syntax.align import LAYOUT, PROSE, find_nodes
+from ..analysis.syntax.offsets import char_to_byte_offsets
 
 #: Call node types and, per member-access node type, the field holding the called name.
 _CALL_NODES = frozenset(

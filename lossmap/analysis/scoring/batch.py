@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import torch
 
-from .model_loading import LoadedModel
-from .scoring import (
+from ..models.loading import LoadedModel
+from .tokens import (
     DEFAULT_CHUNK,
     DEFAULT_MIN_CONTEXT,
     DEFAULT_WINDOW,
