@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from .models.loading import LoadedModel
 from .models.roles import share_tokenizer
-from .scoring.tokens import ProgressFn, ScoredText, TokenScore, score_text
+from .progress import ProgressFn
+from .scoring.tokens import ScoredText, TokenScore, score_text
 from .syntax.align import ParsedSource, TokenSyntax, align, parse
 from .syntax.languages import language_for
 from .verdicts.lines import (

@@ -11,12 +11,11 @@ from collections.abc import Callable
 
 from ..analysis import LoadedModel
 from ..analysis.errors import InputError
+from ..analysis.progress import ProgressFn
 from ..analysis.syntax.source import read_source
 from ..review.git_changes import ChangedFile
 from ..review.review import Review, review_changes
 from .records import FileRecord
-
-ProgressFn = Callable[[str, float, float | None], None]
 
 #: Lines confirmed by default (``lossmap report --confirm``).
 DEFAULT_JUDGED_LINES = 10

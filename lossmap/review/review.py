@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..analysis import FileAnalysis, LoadedModel, analyze_text
 from ..analysis.analyze import confirm_two_sided
+from ..analysis.progress import ProgressFn
 from ..analysis.verdicts.lines import LineSummary
 from .git_changes import ChangedFile
 
@@ -63,9 +64,6 @@ class Review:
     considered: int  # changed lines with code that were ranked
     notes: list[str] = field(default_factory=list)
     judge: str | None = None  # the model that confirmed lines two-sided
-
-
-ProgressFn = Callable[[str, float, float | None], None]
 
 
 def review_changes(

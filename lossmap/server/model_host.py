@@ -23,10 +23,9 @@ from ..analysis import FileAnalysis, LoadedModel, load_model
 from ..analysis.analyze import SUGGEST_MIN_BITS, analyze_scored
 from ..analysis.errors import LossmapError
 from ..analysis.models.roles import ModelRoles, role_progress, share_tokenizer
+from ..analysis.progress import ProgressFn
 from ..analysis.scoring.scorer_pool import ScorerPool
 from ..analysis.verdicts.two_sided import confirm_lines, fim_format
-
-ProgressFn = Callable[[str, float, float | None], None]
 
 
 @dataclass

@@ -13,9 +13,10 @@ from typing import Any
 import torch
 
 from ..errors import LossmapError, ModelLoadError
+from ..progress import ProgressFn
 from .devices import pick_device
 from .spec import ModelSpec, parse_model_spec
-from .store import ProgressFn, prepare
+from .store import prepare
 
 
 @dataclass

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ChecksumError, ModelLoadError
-
-ProgressFn = Callable[[str, float, float | None], None]
+from ..progress import ProgressFn
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,14 @@ a judge is named too (lossmap does not pair a user's model with its own silently
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ModelSpecError
+from ..progress import ProgressFn
 from .devices import pick_device
 from .loading import LoadedModel, load_model
 from .offline import DEFAULT_MODEL, LARGE_MODEL
 from .spec import parse_model_spec
-
-ProgressFn = Callable[[str, float, float | None], None]
 
 #: ``judge`` values with a meaning of their own (anything else is a model spec).
 JUDGE_NONE, JUDGE_SAME, JUDGE_AUTO = "none", "same", "auto"

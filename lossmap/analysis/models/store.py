@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from ..progress import ProgressFn
 from .offline import OFFLINE_MODELS
 from .spec import ModelSpec
-
-ProgressFn = Callable[[str, float, float | None], None]
 
 _MARKER = "lossmap-prepared.json"
 _TMP_INFIX = ".tmp-"  # .{target}.tmp-{pid}-{random}: a preparation's work in progress

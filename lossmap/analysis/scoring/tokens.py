@@ -8,16 +8,15 @@ chunks of positions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from ..models.loading import LoadedModel
+from ..progress import ProgressFn
 from .token_classes import whitespace_classes
 
 LN2 = math.log(2.0)
-ProgressFn = Callable[[str, float, float | None], None]
 
 #: Default sliding-window geometry (tokens). Past the first window, every scored token sees
 #: at least ``DEFAULT_MIN_CONTEXT`` tokens of code before it.

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import torch
 
 from ..models.loading import LoadedModel
+from ..progress import ProgressFn
 from ..scoring.kv_cache import cache_args, crop_to
 from ..scoring.tokens import DEFAULT_CHUNK, TokenScore, decode_token, token_stats
 from ..syntax.align import CODE
-
-ProgressFn = Callable[[str, float, float | None], None]
 
 #: (prefix, suffix, middle) marker spellings, PSM order, by model family.
 _FIM_MARKERS = (
