@@ -24,8 +24,8 @@ from bench_scoring import corpus_text, machine_line, sync, take_tokens
 
 from lossmap.analysis import load_model
 from lossmap.analysis.analyze import analyze_scored
-from lossmap.analysis.scoring.document_scorer import DocumentScorer
-from lossmap.analysis.scoring.tokens import encode, score_text
+from lossmap.analysis.scoring.document_scorer import DocumentScorer, score_text
+from lossmap.analysis.scoring.tokens import encode
 
 
 def edit_at(loaded, text: str, fraction: float) -> str:

@@ -47,7 +47,8 @@ import torch
 from bench_scoring import sync
 
 from lossmap.analysis import load_model
-from lossmap.analysis.scoring.tokens import encode, score_text
+from lossmap.analysis.scoring.document_scorer import score_text
+from lossmap.analysis.scoring.tokens import encode
 
 LN2 = math.log(2.0)
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from lossmap.analysis import load_model
-from lossmap.analysis.scoring.tokens import encode, score_text
+from lossmap.analysis.scoring.document_scorer import score_text
+from lossmap.analysis.scoring.tokens import encode
 from lossmap.analysis.syntax.align import align, parse
 from lossmap.analysis.verdicts.lines import summarize_definitions, summarize_lines
 

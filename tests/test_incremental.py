@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lossmap.analysis.scoring.document_scorer import DocumentScorer, common_prefix
+from lossmap.analysis.scoring.document_scorer import DocumentScorer, common_prefix, score_text
 from lossmap.analysis.scoring.scorer_pool import ScorerPool
-from lossmap.analysis.scoring.tokens import encode, score_text
+from lossmap.analysis.scoring.tokens import encode
 from lossmap.analysis.scoring.windows import plan_windows
 
 BASE = "def f(x):\n    return x + 1\ncafé = '😀 中文 naïve'\nfor i in range(10):\n    print(i)\n"

@@ -111,7 +111,7 @@ def test_report_on_nothing_is_an_error(tmp_path, capsys):
 
 def test_batched_scoring_equals_one_text_at_a_time(tiny):
     from lossmap.analysis.scoring.batch import score_texts
-    from lossmap.analysis.scoring.tokens import score_text
+    from lossmap.analysis.scoring.document_scorer import score_text
 
     texts = [APP, BROKEN, APP * 3, "", "x = 1\n", "café = '😀'\n" * 9]
     batched = score_texts(tiny, texts, batch=3, window=48, min_context=12)

@@ -15,7 +15,7 @@ from lossmap.analysis.errors import ModelSpecError
 from lossmap.analysis.models import roles as roles_module
 from lossmap.analysis.models.offline import LARGE_MODEL
 from lossmap.analysis.models.roles import resolve_roles, share_tokenizer
-from lossmap.analysis.scoring.tokens import token_stats
+from lossmap.analysis.scoring.head import token_stats
 from lossmap.analysis.syntax.align import CODE
 from lossmap.analysis.verdicts.two_sided import confirm_lines, fim_format
 

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from lossmap.analysis.scoring.tokens import score_text, token_spans
+from lossmap.analysis.scoring.document_scorer import score_text
+from lossmap.analysis.scoring.tokens import token_spans
 
 TEXT = "café = '😀 中文 naïve'\ndef f(x):\n    return x\n"
 
@@ -64,10 +65,10 @@ def test_statistics_are_consistent(tiny):
 def test_ranks_and_entropy_match_a_direct_computation(tiny, monkeypatch):
     import torch
 
-    from lossmap.analysis.scoring import tokens as scoring
+    from lossmap.analysis.scoring import head
 
     # The random model ranks most tokens far down; a wider shortcut covers both ways.
-    monkeypatch.setattr(scoring, "RANK_SHORTCUT", 150)
+    monkeypatch.setattr(head, "RANK_SHORTCUT", 150)
     scored = score_text(tiny, TEXT * 3)
     ids = [tiny.tokenizer.bos_token_id] + [t.token_id for t in scored.tokens]
     with torch.no_grad():
@@ -79,7 +80,7 @@ def test_ranks_and_entropy_match_a_direct_computation(tiny, monkeypatch):
         assert abs(tok.entropy - entropy) < 1e-4
     assert [t.rank for t in scored.tokens] == ranks
     # Both ways of finding a rank are exercised: near the top and far down the list.
-    assert min(ranks) <= scoring.RANK_SHORTCUT < max(ranks)
+    assert min(ranks) <= head.RANK_SHORTCUT < max(ranks)
 
 
 def test_special_token_text_in_the_buffer_is_plain_text(tiny):

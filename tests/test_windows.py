@@ -6,8 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossmap.analysis.scoring.document_scorer import DocumentScorer
-from lossmap.analysis.scoring.tokens import score_text
+from lossmap.analysis.scoring.document_scorer import DocumentScorer, score_text
 from lossmap.analysis.scoring.windows import plan_windows
 
 

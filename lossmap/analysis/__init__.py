@@ -6,7 +6,8 @@ This package never imports :mod:`lossmap.server`; the server and the CLI build o
 from .analyze import FileAnalysis, analyze_text
 from .errors import ChecksumError, InputError, LossmapError, ModelLoadError, ModelSpecError
 from .models.loading import LoadedModel, load_model
-from .scoring.tokens import Alternative, ScoredText, TokenScore, score_text
+from .scoring.document_scorer import score_text
+from .scoring.tokens import Alternative, ScoredText, TokenScore
 
 __all__ = [
     "Alternative",

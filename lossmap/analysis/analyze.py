@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from .models.loading import LoadedModel
 from .models.roles import share_tokenizer
 from .progress import ProgressFn
-from .scoring.tokens import ScoredText, TokenScore, score_text
+from .scoring.document_scorer import score_text
+from .scoring.tokens import ScoredText, TokenScore
 from .syntax.align import ParsedSource, TokenSyntax, align, parse
 from .syntax.languages import language_for
 from .verdicts.lines import (

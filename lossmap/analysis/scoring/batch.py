@@ -14,16 +14,9 @@ from collections.abc import Callable
 import torch
 
 from ..models.loading import LoadedModel
-from .tokens import (
-    DEFAULT_CHUNK,
-    DEFAULT_MIN_CONTEXT,
-    DEFAULT_WINDOW,
-    ScoredText,
-    encode,
-    scored_text,
-    token_stats,
-)
-from .windows import plan_windows
+from .head import DEFAULT_CHUNK, token_stats
+from .tokens import ScoredText, encode, scored_text
+from .windows import DEFAULT_MIN_CONTEXT, DEFAULT_WINDOW, plan_windows
 
 
 @torch.inference_mode()

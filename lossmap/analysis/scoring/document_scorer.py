@@ -24,27 +24,18 @@ from dataclasses import dataclass
 import torch
 
 from ..models.loading import LoadedModel
+from ..progress import ProgressFn
 from . import kv_cache
-from .tokens import (
-    DEFAULT_CHUNK,
-    DEFAULT_MIN_CONTEXT,
-    DEFAULT_WINDOW,
-    ProgressFn,
-    ScoredText,
-    encode,
-    scored_text,
-    token_stats,
-)
-from .windows import plan_windows
+from .head import DEFAULT_CHUNK, TokenStats, token_stats
+from .tokens import ScoredText, encode, scored_text
+from .windows import DEFAULT_MIN_CONTEXT, DEFAULT_WINDOW, plan_windows
 
 #: After an edit, the tokens from the first changed one that are scored (and offered to
 #: ``on_partial``) before the rest of the document.
 LOCAL_FIRST_TOKENS = 128
 #: With caches kept, a window runs in pieces of at most this many tokens, so that stale work
 #: can stop between pieces.
-PIECE_TOKENS = 512
-
-Row = tuple
+SCORING_PIECE_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -91,7 +82,7 @@ class DocumentScorer:
         self.chunk = chunk
         self.keep_cache = keep_cache
         self.ids: list[int] = []
-        self.rows: list[Row | None] = []
+        self.rows: list[TokenStats | None] = []
         self._caches: dict[int, object] = {}  # window start -> DynamicCache
         self._last_change = 0  # token index of the last edit: caches near it are kept longest
         self.last_run = RunStats(0, 0, 0)
@@ -135,7 +126,7 @@ class DocumentScorer:
         ids, spans, has_bos = encode(self.loaded, text)
         old_ids, old_rows = self.ids, self.rows
 
-        def build(rows: list[Row | None], fresh_until: int | None) -> ScoredText:
+        def build(rows: list[TokenStats | None], fresh_until: int | None) -> ScoredText:
             return scored_text(
                 self.loaded,
                 text,
@@ -147,7 +138,7 @@ class DocumentScorer:
                 fresh_until=fresh_until,
             )
 
-        def partial(rows: list[Row | None], done: int) -> None:
+        def partial(rows: list[TokenStats | None], done: int) -> None:
             if on_partial is not None:
                 on_partial(build(_provisional(old_ids, old_rows, ids, rows, done), done))
 
@@ -160,15 +151,15 @@ class DocumentScorer:
         self,
         ids: list[int],
         progress: ProgressFn | None,
-        partial: Callable[[list[Row | None], int], None],
+        partial: Callable[[list[TokenStats | None], int], None],
         local_first: int,
         keep_going: Callable[[], bool] | None,
-    ) -> list[Row | None] | None:
+    ) -> list[TokenStats | None] | None:
         prefix = common_prefix(self.ids, ids)
         self._last_change = prefix
         windows = plan_windows(len(ids), self.window, self.min_context)
         self._forget_after(prefix, {w.start for w in windows})
-        rows: list[Row | None] = self.rows[:prefix] + [None] * (len(ids) - prefix)
+        rows: list[TokenStats | None] = self.rows[:prefix] + [None] * (len(ids) - prefix)
         self.ids, self.rows = ids[:prefix], rows[:prefix]
         total = max(len(ids) - max(prefix, 1), 0)
         run = 0
@@ -187,7 +178,7 @@ class DocumentScorer:
                     return None
                 stop = w.end
                 if self.keep_cache:
-                    stop = min(stop, at + PIECE_TOKENS)
+                    stop = min(stop, at + SCORING_PIECE_TOKENS)
                     if partial_due and at < partial_at:
                         stop = min(stop, partial_at)
                 cache = self._forward(base, ids, at, stop, w, first, rows, cache)
@@ -267,11 +258,11 @@ class DocumentScorer:
 
 def _provisional(
     old_ids: list[int],
-    old_rows: list[Row | None],
+    old_rows: list[TokenStats | None],
     ids: list[int],
-    rows: list[Row | None],
+    rows: list[TokenStats | None],
     done: int,
-) -> list[Row | None]:
+) -> list[TokenStats | None]:
     """Rows for a partial result: fresh up to ``done``, then the unchanged tail's old rows."""
     out = list(rows[:done]) + [None] * (len(ids) - done)
     n_old, n_new = len(old_ids), len(ids)
@@ -282,3 +273,24 @@ def _provisional(
     for k in range(1, tail + 1):
         out[n_new - k] = old_rows[n_old - k]
     return out
+
+
+@torch.inference_mode()
+def score_text(
+    loaded: LoadedModel,
+    text: str,
+    top_k: int = 5,
+    window: int | None = None,
+    min_context: int | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    progress: ProgressFn | None = None,
+) -> ScoredText:
+    """Score every token of ``text`` from scratch.
+
+    The first token is scored after the tokenizer's BOS when it defines one; otherwise it is
+    left unscored. Texts longer than ``window`` tokens are scored in sliding windows (see
+    :mod:`windows`). To re-score edited versions of a text, keep a :class:`DocumentScorer`
+    instead.
+    """
+    scorer = DocumentScorer(loaded, top_k, window, min_context, chunk, keep_cache=False)
+    return scorer.score(text, progress=progress)

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Default geometry (tokens). Past the first window, every scored token sees at least
+#: ``DEFAULT_MIN_CONTEXT`` tokens of code before it.
+DEFAULT_WINDOW = 2048
+DEFAULT_MIN_CONTEXT = 512
+
 
 @dataclass(frozen=True)
 class Window:

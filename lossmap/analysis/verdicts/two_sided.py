@@ -18,15 +18,16 @@ must be unexpected both from the code before it and from the code around it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
 from ..models.loading import LoadedModel
 from ..progress import ProgressFn
+from ..scoring.head import DEFAULT_CHUNK, TokenStats, lm_head, token_stats
 from ..scoring.kv_cache import cache_args, crop_to
-from ..scoring.tokens import DEFAULT_CHUNK, TokenScore, decode_token, token_stats
+from ..scoring.tokens import TokenScore, decode_token
 from ..syntax.align import CODE
 
 #: (prefix, suffix, middle) marker spellings, PSM order, by model family.
@@ -50,7 +51,7 @@ DEFAULT_GPU_BATCH = 8
 #: Tokens per forward pass when a confirmation must give way quickly (the server): a scoring
 #: job waits at most one piece (measured in benchmarks/RESULTS.md: 32 tokens cut the first
 #: highlights' p50 wait behind the 1.5B judge on 2 CPU cores from 2.4 s with 64 to 1.8 s).
-PIECE_TOKENS = 32
+JUDGE_PIECE_TOKENS = 32
 #: Longest greedy suggestion, tokens.
 DEFAULT_SUGGESTION_TOKENS = 24
 
@@ -177,7 +178,7 @@ def _prefix_starts(todo: list[tuple[int, int, int]], max_prefix: int) -> list[in
     return starts
 
 
-def _stats(loaded, hidden_rows: torch.Tensor, actual: torch.Tensor) -> list[tuple]:
+def _stats(loaded, hidden_rows: torch.Tensor, actual: torch.Tensor) -> list[TokenStats]:
     """token_stats over at most DEFAULT_CHUNK rows at a time (bounded memory)."""
     out: list[tuple] = []
     for c in range(0, len(actual), DEFAULT_CHUNK):
@@ -198,7 +199,7 @@ def _confirm_shared_cache(
     dev = loaded.device
     # With ``keep_going`` (the server), the model runs in pieces so that a waiting scoring
     # job never waits for more than one piece; without it, in one pass per step.
-    piece = PIECE_TOKENS if keep_going is not None else None
+    piece = JUDGE_PIECE_TOKENS if keep_going is not None else None
 
     def feed(cache, new_ids: list[int], keep_from: int = 0) -> torch.Tensor | None:
         """Append ``new_ids`` to ``cache``; their hidden states from ``keep_from`` on
@@ -363,9 +364,10 @@ def _confirm_line_level(
         rows = hidden[first : first + len(mid_ids)]
         stats = _stats(judge, rows, torch.tensor(mid_ids, device=dev)) if mid_ids else []
         margins = [
-            st[4]
+            st.code_margin
             for st, (s, e) in zip(stats, middle["offset_mapping"], strict=True)
-            if st[4] is not None and any(s + start < ce and cs < e + start for cs, ce in code_spans)
+            if st.code_margin is not None
+            and any(s + start < ce and cs < e + start for cs, ce in code_spans)
         ]
         two = max(margins) if margins else None
         causal = by_line[line].verdict
@@ -385,17 +387,24 @@ def _judge_ids(judge, text: str) -> list[int]:
     )
 
 
-def _per_token(loaded, ids, a: int, b: int, stats, causal=None) -> dict[int, TwoSidedToken]:
+def _per_token(
+    loaded: LoadedModel,
+    ids: list[int],
+    a: int,
+    b: int,
+    stats: Iterator[TokenStats],
+    causal: Iterator[TokenStats] | None = None,
+) -> dict[int, TwoSidedToken]:
     """Two-sided numbers of tokens ``a .. b-1`` from the next rows of ``stats`` (and the
     judge's causal margins from ``causal``, when given)."""
     per_token = {}
     for i in range(a, b):
-        surprise, _rank, _entropy, _code, margin, _top_p, top_ids = next(stats)
+        st = next(stats)
         expected = None
-        if top_ids and top_ids[0] != ids[i]:
-            expected = decode_token(loaded, top_ids[0])
-        own = next(causal)[4] if causal is not None else None
-        per_token[i] = TwoSidedToken(surprise, margin, expected, own)
+        if st.top_ids and st.top_ids[0] != ids[i]:
+            expected = decode_token(loaded, st.top_ids[0])
+        own = next(causal).code_margin if causal is not None else None
+        per_token[i] = TwoSidedToken(st.surprise, st.code_margin, expected, own)
     return per_token
 
 
@@ -423,12 +432,10 @@ def _causal(live: TokenScore, judged: TwoSidedToken) -> float:
 
 def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat) -> str:
     """Up to one line of what the model would put between prefix and suffix."""
-    from ..scoring.tokens import _head
-
     base = loaded.model.base_model
     stop = set(loaded.tokenizer.all_special_ids) | {fim.prefix, fim.suffix, fim.middle}
     out: list[int] = []
-    logits = _head(loaded, hidden_at_middle[None])[0]
+    logits = lm_head(loaded, hidden_at_middle[None])[0]
     for _ in range(DEFAULT_SUGGESTION_TOKENS):
         token = int(logits.argmax())
         if token in stop:
@@ -438,7 +445,7 @@ def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat)
             break
         step = torch.tensor([[token]], device=loaded.device)
         hidden = base(input_ids=step, **cache_args(base, cache)).last_hidden_state
-        logits = _head(loaded, hidden[0, -1:])[0]
+        logits = lm_head(loaded, hidden[0, -1:])[0]
     text = loaded.tokenizer.decode(out)
     return text.split("\n", 1)[0].rstrip()
 
