@@ -4,7 +4,7 @@ new line numbers and token indices; edited lines lose theirs."""
 from __future__ import annotations
 
 from lossmap.analysis import analyze_text
-from lossmap.analysis.analyze import confirm_two_sided
+from lossmap.analysis.verdicts.confirm import confirm_top_lines
 from lossmap.server.carried_verdicts import carry_verdicts
 
 SOURCE = "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(f(i), 'Ã©')\n"
@@ -12,7 +12,7 @@ SOURCE = "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(f(i), 'Ã
 
 def confirmed(live, judge, text: str):
     analysis = analyze_text(live, text, "a.py")
-    confirm_two_sided(judge, analysis, 0, extra_lines=(1, 2, 4, 5), suggest=False, live=live)
+    confirm_top_lines(judge, live, analysis, 0, extra_lines=(1, 2, 4, 5), suggest=False)
     return analysis
 
 

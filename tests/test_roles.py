@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from lossmap.analysis import analyze_text, load_model
-from lossmap.analysis.analyze import confirm_two_sided
 from lossmap.analysis.errors import ModelSpecError
 from lossmap.analysis.models import roles as roles_module
 from lossmap.analysis.models.offline import LARGE_MODEL
 from lossmap.analysis.models.roles import resolve_roles, share_tokenizer
 from lossmap.analysis.scoring.head import token_stats
 from lossmap.analysis.syntax.align import CODE
+from lossmap.analysis.verdicts.confirm import confirm_top_lines
 from lossmap.analysis.verdicts.two_sided import confirm_lines, fim_format
 
 SOURCE = "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(i)\n"
@@ -94,7 +94,7 @@ def test_a_judge_with_the_same_tokenizer_gives_per_token_numbers(fim_models):
 def test_a_judge_with_another_tokenizer_gives_line_verdicts_and_says_so(fim_models):
     live, _, other = fim_models
     analysis = analyze_text(live, SOURCE, "f.py")
-    confirm_two_sided(other, analysis, 3, live=live)
+    confirm_top_lines(other, live, analysis, 3)
     assert any("tokenizes differently" in n for n in analysis.notes)
     assert len(analysis.two_sided) == 3
     by_line = {ln.line: ln for ln in analysis.lines}

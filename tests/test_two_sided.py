@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lossmap.analysis import analyze_text
-from lossmap.analysis.analyze import confirm_two_sided
+from lossmap.analysis.verdicts.confirm import confirm_top_lines
 from lossmap.analysis.verdicts.two_sided import DEFAULT_CONFIRM, confirm_lines, fim_format
 
 # Five small functions, one planted single-token bug each (1-based bug line).
@@ -85,7 +85,7 @@ def test_two_sided_confirmation_ranks_planted_bugs_higher(real_model):
     for name, (source, bug) in CASES.items():
         analysis = analyze_text(real_model, source, "case.py")
         causal = rank_in_function(analysis, analysis.causal_top_lines(), bug)
-        confirm_two_sided(real_model, analysis, DEFAULT_CONFIRM, suggest=False)
+        confirm_top_lines(real_model, real_model, analysis, DEFAULT_CONFIRM, suggest=False)
         shipped = rank_in_function(analysis, analysis.top_lines(), bug)
         assert shipped <= 3, (name, causal, shipped)
         causal_top1 += causal == 1
@@ -114,7 +114,8 @@ def test_models_without_fim_fall_back_to_causal_with_a_note(tiny):
 
 
 def test_only_confirmed_causal_top_lines_lead_the_ranking():
-    from lossmap.analysis.verdicts.lines import LineSummary, rank_lines
+    from lossmap.analysis.verdicts.lines import LineSummary
+    from lossmap.analysis.verdicts.ranking import rank_lines
     from lossmap.analysis.verdicts.two_sided import TwoSidedLine
 
     def line(n, verdict):

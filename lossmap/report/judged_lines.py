@@ -1,5 +1,6 @@
 """The corpus's lines to look at: the most surprising lines of all files, confirmed by the
-judge two-sided and ranked across the corpus the way ``lossmap diff`` ranks changed lines.
+judge two-sided and ranked across the corpus by the same ranking as ``lossmap diff``'s
+changed lines (``analysis.across_files``).
 
 Each cached record keeps its file's causal top lines, so choosing candidates costs nothing;
 only the files holding the chosen lines are scored again (whole, for context) and confirmed.
@@ -10,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..analysis import LoadedModel
+from ..analysis.across_files import FileLines, rank_across_files
 from ..analysis.errors import InputError
 from ..analysis.progress import ProgressFn
 from ..analysis.syntax.source import read_source
-from ..review.git_changes import ChangedFile
-from ..review.review import Review, review_changes
+from ..review.review import FileReview, Review, review_of
 from .records import FileRecord
 
 #: Lines confirmed by default (``lossmap report --confirm``).
@@ -40,23 +41,31 @@ def judge_corpus_lines(
     by_file: dict[str, list[int]] = {}
     for _, path, line in candidates:
         by_file.setdefault(path, []).append(line)
-    files = []
+    files: list[FileLines] = []
+    unreadable: dict[str, str] = {}
     for path, lines in by_file.items():
         try:
             text = read_source(path, max_bytes).text
         except InputError as err:  # changed or removed since it was scored
-            files.append(ChangedFile(path, "M", (), None, str(err)))
+            unreadable[path] = str(err)
             continue
-        files.append(ChangedFile(path, "M", tuple(sorted(lines)), text))
-    if not files:
+        files.append(FileLines(path, text, tuple(sorted(lines))))
+    if not by_file:
         return None
-    return review_changes(
-        live,
+    confirm = n if judge is not None else 0
+    ranked = rank_across_files(live, files, confirm, judge=judge, progress=progress)
+    reviews = [
+        FileReview(path, "M", 0, error=unreadable[path])
+        if path in unreadable
+        else FileReview(path, "M", len(lines), ranked.analyses[path])
+        for path, lines in by_file.items()
+    ]
+    return review_of(
+        ranked,
         "the corpus's most surprising lines",
-        files,
-        confirm=n if judge is not None else 0,
+        live,
+        (judge or live) if confirm else None,
+        reviews,
         threshold=0.0,
         max_lines=n,
-        progress=progress,
-        judge=judge,
     )

@@ -1,9 +1,8 @@
 """Rank the changed lines of a change set by how much they surprise the model.
 
 Each changed file is scored whole (the model sees the real context), then only its changed
-lines compete. The causal top ``confirm`` changed lines over all files are confirmed
-two-sided, as ``scan`` does for a file's top lines: confirmed lines lead, ordered by their
-combined margin; the rest follow by causal margin (see ``aggregate.rank_lines``).
+lines compete, ranked across files by ``analysis.across_files`` (the causal top ``confirm``
+confirmed by the judge, as ``scan`` does for a file's top lines).
 """
 
 from __future__ import annotations
@@ -11,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..analysis import FileAnalysis, LoadedModel, analyze_text
-from ..analysis.analyze import confirm_two_sided
+from ..analysis import FileAnalysis, LoadedModel
+from ..analysis.across_files import FileLines, RankedLine, RankedLines, rank_across_files
 from ..analysis.progress import ProgressFn
-from ..analysis.verdicts.lines import LineSummary
 from .git_changes import ChangedFile
 
 #: Changed lines below this margin (bits) are not listed by default.
@@ -83,65 +81,48 @@ def review_changes(
     ``progress(path)`` may return a progress callback for that file's scoring.
     """
     judge = judge or loaded
-    reviews: list[FileReview] = []
-    candidates: list[tuple[FileReview, LineSummary]] = []
-    for f in files:
-        review = FileReview(f.path, f.status, len(f.lines), error=f.error)
-        reviews.append(review)
-        if f.text is None or not f.lines:
-            continue
-        analysis = analyze_text(
-            loaded, f.text, name=f.path, progress=progress(f.path) if progress else None
-        )
-        review.analysis = analysis
-        changed = set(f.lines)
-        candidates += [
-            (review, ln) for ln in analysis.lines if ln.line in changed and ln.verdict is not None
-        ]
-    candidates.sort(key=lambda c: -c[1].verdict)
-    notes: list[str] = []
-    if confirm and candidates:
-        _confirm(judge, loaded, candidates[:confirm])
-        # confirm_two_sided notes a model without fill-in-the-middle tokens per file.
-        notes = sorted({n for fr, _ in candidates for n in fr.analysis.notes})
-    lead = {
-        id(ln): fr.analysis.two_sided[ln.line].combined
-        for fr, ln in candidates[:confirm]
-        if ln.line in fr.analysis.two_sided and fr.analysis.two_sided[ln.line].combined is not None
-    }
-    ranked = sorted(
-        candidates,
-        key=lambda c: (0, -lead[id(c[1])]) if id(c[1]) in lead else (1, -c[1].verdict),
+    scored = [
+        FileLines(f.path, f.text, tuple(f.lines)) for f in files if f.text is not None and f.lines
+    ]
+    ranked = rank_across_files(loaded, scored, confirm, judge=judge, progress=progress)
+    reviews = [
+        FileReview(f.path, f.status, len(f.lines), ranked.analyses.get(f.path), error=f.error)
+        for f in files
+    ]
+    return review_of(
+        ranked, description, loaded, judge if confirm else None, reviews, threshold, max_lines
     )
-    lines = [_reviewed(fr, ln) for fr, ln in ranked]
+
+
+def review_of(
+    ranked: RankedLines,
+    description: str,
+    live: LoadedModel,
+    judge: LoadedModel | None,
+    files: list[FileReview],
+    threshold: float,
+    max_lines: int | None,
+) -> Review:
+    """A :class:`Review` of lines ranked across files: those at or above ``threshold``, at
+    most ``max_lines``."""
+    lines = [_reviewed(c) for c in ranked.lines]
     lines = [ln for ln in lines if ln.margin >= threshold]
     return Review(
         description=description,
-        model=loaded.name,
-        judge=judge.name if confirm else None,
-        files=reviews,
+        model=live.name,
+        judge=judge.name if judge is not None else None,
+        files=files,
         lines=lines if max_lines is None else lines[:max_lines],
         threshold=threshold,
-        considered=len(candidates),
-        notes=notes,
+        considered=len(ranked.lines),
+        notes=ranked.notes,
     )
 
 
-def _confirm(
-    judge: LoadedModel, live: LoadedModel, chosen: list[tuple[FileReview, LineSummary]]
-) -> None:
-    by_file: dict[int, tuple[FileReview, list[int]]] = {}
-    for fr, ln in chosen:
-        by_file.setdefault(id(fr), (fr, []))[1].append(ln.line)
-    for fr, lines in by_file.values():
-        # k=0: only these changed lines, not the file's own causal top lines.
-        confirm_two_sided(judge, fr.analysis, 0, extra_lines=tuple(sorted(lines)), live=live)
-
-
-def _reviewed(fr: FileReview, ln: LineSummary) -> ReviewedLine:
-    analysis = fr.analysis
+def _reviewed(c: RankedLine) -> ReviewedLine:
+    analysis, ln = c.analysis, c.line
     confirmed = analysis.two_sided.get(ln.line)
-    combined = confirmed.combined if confirmed is not None else None
+    combined = c.combined
     index = analysis.worst_token(ln)
     tok = analysis.tokens[index]
     expected, expected_p = None, None
@@ -152,7 +133,7 @@ def _reviewed(fr: FileReview, ln: LineSummary) -> ReviewedLine:
     core_start, core_end = tok.core_span
     code = analysis.scored.text[ln.start : ln.end].rstrip("\r")
     return ReviewedLine(
-        path=fr.path,
+        path=c.path,
         line=ln.line,
         code=code,
         margin=combined if combined is not None else ln.verdict,

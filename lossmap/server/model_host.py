@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis import FileAnalysis, LoadedModel, load_model
-from ..analysis.analyze import SUGGEST_MIN_BITS, analyze_scored
+from ..analysis.analyze import analyze_scored
+from ..analysis.verdicts.confirm import SUGGEST_MIN_BITS
 from ..analysis.errors import LossmapError
 from ..analysis.models.roles import ModelRoles, role_progress, share_tokenizer
 from ..analysis.progress import ProgressFn

@@ -29,7 +29,8 @@ from ..analysis.models.roles import ModelRoles, resolve_roles
 from ..analysis.syntax.languages import language_for
 from ..analysis.syntax.offsets import count_line_breaks
 from ..analysis.syntax.source import BINARY, TOO_LARGE, input_problem
-from ..analysis.verdicts.two_sided import fim_format, lines_to_confirm
+from ..analysis.verdicts.confirm import lines_to_confirm
+from ..analysis.verdicts.two_sided import fim_format
 from . import features
 from .carried_verdicts import carry_verdicts
 from .config import ServerConfig, merge_config

@@ -105,35 +105,6 @@ def summarize_lines(
     return lines
 
 
-def rank_lines(
-    lines: list[LineSummary],
-    top: int | None = None,
-    confirmed: dict | None = None,
-    confirm_k: int = 0,
-) -> list[LineSummary]:
-    """Lines with a verdict, most surprising first.
-
-    The causal top ``confirm_k`` lines that were confirmed two-sided (``confirmed``: line ->
-    TwoSidedLine) come first, ordered by their combined margin; every other line follows in
-    causal order. Those top lines were the most suspicious causally to begin with; lines
-    confirmed only because they were just edited keep their causal place.
-    """
-    with_verdict = [ln for ln in lines if ln.verdict is not None]
-    causal = sorted(with_verdict, key=lambda ln: -ln.verdict)
-    confirmed = confirmed or {}
-    lead = {
-        ln.line: confirmed[ln.line].combined
-        for ln in causal[:confirm_k]
-        if ln.line in confirmed and confirmed[ln.line].combined is not None
-    }
-
-    def key(ln: LineSummary) -> tuple[int, float]:
-        return (0, -lead[ln.line]) if ln.line in lead else (1, -ln.verdict)
-
-    ranked = sorted(with_verdict, key=key)
-    return ranked if top is None else ranked[:top]
-
-
 _DEF_TYPE = re.compile(
     r"(function|method|class|struct|interface|trait|impl|enum|constructor)"
     r"\w*_(definition|declaration|item|specifier)$"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -27,8 +28,9 @@ from ..models.loading import LoadedModel
 from ..progress import ProgressFn
 from ..scoring.head import DEFAULT_CHUNK, TokenStats, lm_head, token_stats
 from ..scoring.kv_cache import cache_args, crop_to
-from ..scoring.tokens import TokenScore, decode_token
-from ..syntax.align import CODE
+from ..scoring.tokens import ScoredText, TokenScore, decode_token
+from ..syntax.align import CODE, TokenSyntax
+from .lines import LineSummary
 
 #: (prefix, suffix, middle) marker spellings, PSM order, by model family.
 _FIM_MARKERS = (
@@ -108,10 +110,22 @@ class TwoSidedLine:
     carried: bool = False
 
 
+class Confirmable(Protocol):
+    """What confirmation reads of an analysis (a ``FileAnalysis`` is one): the scored text,
+    each token's syntax, and the lines with the tokens they hold."""
+
+    scored: ScoredText
+    syntax: list[TokenSyntax]
+    lines: list[LineSummary]
+
+    @property
+    def tokens(self) -> list[TokenScore]: ...
+
+
 @torch.inference_mode()
 def confirm_lines(
     loaded: LoadedModel,
-    analysis,
+    analysis: Confirmable,
     lines: list[int],
     suffix_tokens: int = DEFAULT_SUFFIX_TOKENS,
     max_prefix: int = DEFAULT_MAX_PREFIX,
@@ -123,7 +137,8 @@ def confirm_lines(
     line_level: bool = False,
     judge_causal: bool = False,
 ) -> dict[int, TwoSidedLine]:
-    """Two-sided numbers for the given 1-based ``lines`` of a FileAnalysis.
+    """Two-sided numbers for the given 1-based ``lines`` of ``analysis`` (use
+    :func:`verdicts.confirm.confirm`, which decides ``line_level`` and ``judge_causal``).
 
     ``suggest``: also decode what the model would write on lines whose combined margin
     reaches ``suggest_min`` bits (about a second per line on a CPU). ``keep_going`` is asked
@@ -448,10 +463,3 @@ def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat)
         logits = lm_head(loaded, hidden[0, -1:])[0]
     text = loaded.tokenizer.decode(out)
     return text.split("\n", 1)[0].rstrip()
-
-
-def lines_to_confirm(analysis, k: int, extra: tuple[int, ...] = ()) -> list[int]:
-    """The causal top ``k`` lines plus ``extra`` lines (e.g. around the last edit)."""
-    top = [ln.line for ln in analysis.causal_top_lines(k)]
-    with_code = {ln.line for ln in analysis.lines if ln.verdict is not None}
-    return sorted(set(top) | (set(extra) & with_code))

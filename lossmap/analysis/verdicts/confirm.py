@@ -1,0 +1,106 @@
+"""Confirmation by the judge: the one way the CLI, the server, ``diff`` and ``report`` get
+two-sided verdicts of lines (see :mod:`two_sided` for how a line is confirmed).
+
+:func:`confirm` returns the verdicts without touching the analysis (the server's worker
+confirms an analysis its event loop is showing); :func:`confirm_top_lines` chooses the
+causal top lines and attaches the verdicts, for the commands that analyse a file once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..models.loading import LoadedModel
+from ..models.roles import share_tokenizer
+from ..progress import ProgressFn
+from .file_analysis import FileAnalysis
+from .two_sided import TwoSidedLine, confirm_lines, fim_format
+
+#: Lines below this combined margin (bits) get no "the model would write" suggestion.
+SUGGEST_MIN_BITS = 2.0
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The judge's verdicts of some lines of one analysis."""
+
+    judge: str  # the judge's name
+    #: Line -> verdict. Lines the judge did not reach (it was told to stop) are absent.
+    lines: dict[int, TwoSidedLine]
+    #: Why the verdicts are causal only (no fill-in-the-middle tokens) or per line (the
+    #: judge tokenizes differently); None otherwise.
+    note: str | None = None
+
+
+def confirm(
+    judge: LoadedModel,
+    live: LoadedModel,
+    analysis: FileAnalysis,
+    lines: Sequence[int],
+    progress: ProgressFn | None = None,
+    suggest: bool = True,
+    keep_going: Callable[[], bool] | None = None,
+) -> Confirmation:
+    """Two-sided verdicts of ``lines`` (1-based) of ``analysis``, which ``live`` scored, by
+    ``judge`` (may be ``live`` itself). ``suggest``: decode what the model would write on
+    lines that look wrong; ``keep_going`` is asked between lines (and pieces of work)."""
+    if fim_format(judge.tokenizer) is None:
+        note = f"model '{judge.name}' has no fill-in-the-middle tokens: verdicts are causal only"
+        return Confirmation(judge.name, {}, note)
+    line_level = not share_tokenizer(live, judge)
+    note = None
+    if line_level:
+        note = (
+            f"judge '{judge.name}' tokenizes differently from '{live.name}':"
+            " its verdicts are per line, not per token"
+        )
+    verdicts = confirm_lines(
+        judge,
+        analysis,
+        list(lines),
+        progress=progress,
+        suggest=suggest,
+        suggest_min=SUGGEST_MIN_BITS,
+        keep_going=keep_going,
+        line_level=line_level,
+        judge_causal=judge is not live,
+    )
+    return Confirmation(judge.name, verdicts, note)
+
+
+def lines_to_confirm(analysis: FileAnalysis, k: int, extra: tuple[int, ...] = ()) -> list[int]:
+    """The causal top ``k`` lines plus those of ``extra`` that hold code (e.g. around the last
+    edit, or a change set's changed lines)."""
+    top = [ln.line for ln in analysis.causal_top_lines(k)]
+    with_code = {ln.line for ln in analysis.lines if ln.verdict is not None}
+    return sorted(set(top) | (set(extra) & with_code))
+
+
+def confirm_top_lines(
+    judge: LoadedModel,
+    live: LoadedModel,
+    analysis: FileAnalysis,
+    k: int,
+    extra_lines: tuple[int, ...] = (),
+    progress: ProgressFn | None = None,
+    suggest: bool = True,
+) -> None:
+    """Confirm the causal top ``k`` lines (and ``extra_lines``) of ``analysis`` with
+    ``judge`` and attach the verdicts to it; a note says when they are causal only or per
+    line."""
+    found = confirm(
+        judge,
+        live,
+        analysis,
+        lines_to_confirm(analysis, k, extra_lines),
+        progress=progress,
+        suggest=suggest,
+    )
+    if found.note and found.note not in analysis.notes:
+        analysis.notes.append(found.note)
+    if fim_format(judge.tokenizer) is None:
+        return
+    analysis.confirm_k = k
+    analysis.judge = found.judge
+    analysis.two_sided = found.lines
