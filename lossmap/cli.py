@@ -1,4 +1,5 @@
-"""The ``lossmap`` command line: ``scan`` files, ``serve`` the editor, inspect the ``model``.
+"""The ``lossmap`` command line: ``scan`` files, ``diff`` a change set (text, markdown, JSON,
+SARIF), ``report`` on a code base, ``serve`` the editor, inspect the ``model``.
 
 Exit codes: 0 success; 1 a file could not be analysed (the others still are);
 2 bad usage; 3 the model could not be resolved, verified or loaded.
@@ -362,7 +363,7 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
 def _print_review(fmt: str, review) -> None:
     from rich.console import Console
 
-    from .render.review import render_markdown, render_text, review_document
+    from .render.diff import render_markdown, render_text, review_document
     from .render.sarif import sarif_document
 
     if fmt == "json":

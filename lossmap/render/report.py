@@ -18,7 +18,7 @@ from .. import __version__
 from ..report.records import CorpusReport, Stats
 from ..report.safe_files import write_replacing
 from ..review.review import Review
-from .review import review_document
+from .diff import review_document
 
 SCHEMA_NAME = "lossmap.report"
 SCHEMA_VERSION = 1

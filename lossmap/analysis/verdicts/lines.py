@@ -14,8 +14,8 @@ The policy (why a line is called surprising):
   probability minus log2 of the actual class's: zero when the model's first choice was taken.
 - Margin, not raw surprise: a fresh name or literal is unlikely because the model had many
   good options, not because it was sure of another. Margin discounts those and keeps tokens
-  where the model firmly expected something else (measured in ``tests/test_real_model.py``
-  and ``../shared`` notes: margin ranked planted bugs higher than surprise).
+  where the model firmly expected something else (``benchmarks/bugloc`` measures every
+  ranking side by side: margin ranked planted bugs higher than surprise; see RESULTS.md).
 - The max, not the mean: a single-token bug is diluted by the ordinary tokens around it.
 
 A token belongs to the line where its first non-whitespace character is.
