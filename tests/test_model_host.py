@@ -10,7 +10,7 @@ import weakref
 import pytest
 
 from lossmap.analysis.models.roles import ModelRoles
-from lossmap.server.model_host import ModelHost, ScoringJob
+from lossmap.server.model_host import ConfirmJob, ModelHost, ScoreJob
 
 TEXT = "def f(x):\n    return x + 1\n" * 20
 
@@ -30,7 +30,7 @@ def job(uri: str, priority: float, done: list, current=lambda: True, text: str =
         done.append((uri, value, error))
         finished.set()
 
-    j = ScoringJob(
+    j = ScoreJob(
         uri=uri,
         revision=1,
         text=text,
@@ -126,8 +126,9 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
         deadline = time.monotonic() + 60
         while not done and time.monotonic() < deadline:
             time.sleep(0.02)
-        (name, lines), error = done[-1]
+        confirmation, error = done[-1]
         assert error is None
+        name, lines = confirmation.judge, confirmation.lines
         assert name == str(twin_dir) and set(lines) == {1, 2}
         assert not lines[1].line_level  # one tokenizer: per-token numbers
 
@@ -144,17 +145,13 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
 
 def _confirm_job(
     host: ModelHost, analysis, done: list, current=lambda: True, lines=(1, 2, 3, 4)
-) -> ScoringJob:
-    return ScoringJob(
+) -> ConfirmJob:
+    return ConfirmJob(
         uri="file:///a",
         revision=1,
-        text="",
-        name="a.py",
-        language=None,
         priority=2.0,
         is_current=current,
         on_done=lambda value, error: done.append((value, error)),
-        kind="confirm",
         analysis=analysis,
         lines=lines,
         generation=host.generation,

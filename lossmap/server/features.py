@@ -1,9 +1,12 @@
-"""LSP views of a FileAnalysis: semantic tokens, diagnostics, hover, scores. Pure functions."""
+"""LSP views of a FileAnalysis: semantic tokens, diagnostics, hover, scores. Pure functions.
+
+The custom messages' entries (``lossmap/documentScores`` tokens, ``lossmap.mostSurprising``
+spots) are built here in the shapes ``protocol.py`` declares."""
 
 from __future__ import annotations
 
 import bisect
-from typing import Any, Protocol
+from typing import Protocol
 
 from lsprotocol import types
 
@@ -12,6 +15,7 @@ from ..analysis.scoring.tokens import TokenScore
 from ..analysis.syntax.align import CODE, LAYOUT, PROSE
 from ..analysis.syntax.offsets import LINE_BREAK
 from ..analysis.verdicts.levels import LEVEL_COUNT, surprise_level
+from . import protocol
 from .config import ServerConfig
 from .positions import PositionMapper
 
@@ -292,7 +296,7 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
     return "\n".join(out)
 
 
-def _core_range_json(tok: TokenScore, placement: Placement) -> dict[str, Any] | None:
+def _core_range_json(tok: TokenScore, placement: Placement) -> protocol.LspRange | None:
     """The JSON range of a token without its surrounding whitespace (None: not placed)."""
     r = placement.range(*tok.core_span)
     if r is None:
@@ -310,14 +314,14 @@ def document_scores(
     lines: tuple[int, int] | None = None,
     min_level: int = 0,
     limit: int | None = None,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[protocol.TokenScore], bool]:
     """Per-token scores of every non-layout token at ``min_level`` or above (on 0-based
     ``lines`` first..last, if given), with ranges in the negotiated encoding; at most
     ``limit`` of them.
 
     Returns the scores and whether some were left out for the limit.
     """
-    out: list[dict[str, Any]] = []
+    out: list[protocol.TokenScore] = []
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         if syn.kind == LAYOUT or not tok.scored:
             continue
@@ -348,12 +352,15 @@ def document_scores(
     return out, False
 
 
-def most_surprising(analysis: FileAnalysis, placement: Placement, n: int) -> list[dict[str, Any]]:
+def most_surprising(
+    analysis: FileAnalysis, placement: Placement, n: int, version: int
+) -> list[protocol.SurprisingSpot]:
     """The ``n`` most surprising lines: the worst token's range and what was expected.
 
-    Lines whose worst token ``placement`` cannot place (an edit touched it) are left out.
+    Lines whose worst token ``placement`` cannot place (an edit touched it) are left out;
+    ``version`` is the client's version of the text ``placement`` places in.
     """
-    out = []
+    out: list[protocol.SurprisingSpot] = []
     for ln in analysis.top_lines(n):
         confirmed = analysis.two_sided.get(ln.line)
         tok = analysis.tokens[analysis.worst_token(ln)]
@@ -374,6 +381,7 @@ def most_surprising(analysis: FileAnalysis, placement: Placement, n: int) -> lis
                 "expected": best.text if best else None,
                 "expectedProbability": best.probability if best else None,
                 "code": analysis.scored.text[ln.start : ln.end].strip(),
+                "version": version,
             }
         )
     return out

@@ -1,13 +1,22 @@
-"""The server's resident models (live, and the judge while it is used), and the worker thread
-that scores and confirms documents.
+"""The server's two models, live and judge, and the worker thread that runs their jobs.
 
-The event loop never waits on the model: it submits jobs and gets results back through
-callbacks, which the host calls on its own threads (the server hops back onto the loop).
-At most one job per document is pending; a newer version of a document replaces its
-pending job, and the job of the most recently edited document runs first. Scoring goes through
-the document's ``DocumentScorer`` (kept in a ``ScorerPool``), so an edit re-runs the model
-from the first changed token only; a scoring job whose document moved on stops between pieces,
-and the part it finished is reused by the next one.
+The live model scores documents as they are edited; the judge (another model, the live one
+itself, or none: ``analysis.models.roles``) confirms suspicious lines two-sided. Both load in
+the background, the live one first (highlights come first); a judge that is not the live model
+is freed after ``judge_idle_seconds`` without confirmations and loaded again by the next one.
+
+The event loop never waits on a model: it submits jobs and gets results back through
+callbacks, which the host calls on its worker thread (the server hops back onto the loop).
+A :class:`ScoreJob` delivers a causal ``FileAnalysis`` of a document's text; a
+:class:`ConfirmJob` delivers a ``Confirmation`` (``analysis.verdicts.confirm``), the judge's
+two-sided verdicts of some lines of a finished analysis. At most one job per document is
+pending, of either kind: a newer one replaces it. Scoring of any document runs before
+confirmation of any, then the most recently edited document first; a confirmation gives way
+to waiting scoring between lines and delivers the lines it did. Scoring goes through the
+document's ``DocumentScorer`` (kept in a ``ScorerPool``), so an edit re-runs the model from
+the first changed token only; a scoring job whose document moved on stops between pieces
+(:class:`Stopped`: it delivers nothing), and the part it finished is reused by the next one.
+A job made for an older model load delivers nothing.
 """
 
 from __future__ import annotations
@@ -17,42 +26,64 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..analysis import FileAnalysis, LoadedModel, load_model
 from ..analysis.analyze import analyze_scored
-from ..analysis.verdicts.confirm import SUGGEST_MIN_BITS
 from ..analysis.errors import LossmapError
 from ..analysis.models.roles import ModelRoles, role_progress, share_tokenizer
 from ..analysis.progress import ProgressFn
 from ..analysis.scoring.scorer_pool import ScorerPool
+from ..analysis.verdicts.confirm import SUGGEST_MIN_BITS, Confirmation
 from ..analysis.verdicts.two_sided import confirm_lines, fim_format
 
 
-@dataclass
-class ScoringJob:
-    """Score ``text`` (revision ``revision`` of the document ``uri``) and hand the result to
-    ``on_done``."""
+@dataclass(frozen=True)
+class Stopped:
+    """What a job that stopped early makes: nothing to deliver (its document moved on, and
+    the job of the newer version is queued; or a new model load took its model)."""
 
+
+R = TypeVar("R", FileAnalysis, Confirmation)
+
+
+@dataclass(kw_only=True)
+class Job(Generic[R]):
+    """What every job has: the document text it is for, its place in the queue, and where its
+    result goes."""
+
+    kind: ClassVar[str]  # names the job in error messages: "score failed: ..."
     uri: str  # the document's key (``documents.uri_key``)
-    revision: int
+    revision: int  # the store's revision of the text the job is for
+    priority: float  # larger runs first: the time of the last edit
+    is_current: Callable[[], bool]  # False once a newer version exists: the job is dropped
+    #: Called on the worker thread with ``(result, None)`` or ``(None, error)``.
+    on_done: Callable[[R | None, str | None], None]
+    #: The model load this job was made for; a job from before a model change delivers nothing.
+    generation: int = 0
+
+
+@dataclass(kw_only=True)
+class ScoreJob(Job[FileAnalysis]):
+    """Score ``text`` with the live model: its causal ``FileAnalysis``."""
+
+    kind: ClassVar[str] = "score"
     text: str
     name: str  # a path-like name, for the language from the extension
     language: str | None
-    priority: float  # larger runs first: the time of the last edit
-    is_current: Callable[[], bool]  # False once a newer version exists: the job is dropped
-    on_done: Callable[[Any, str | None], None]  # (result, error)
     top_k: int = 5
-    #: "score" only: called with a provisional FileAnalysis once the tokens around the
-    #: first change are re-scored, when much of the document remains (local-first updates).
+    #: Called with a provisional FileAnalysis once the tokens around the first change are
+    #: re-scored, when much of the document remains (local-first updates).
     on_partial: Callable[[FileAnalysis], None] | None = None
-    #: "score": a causal FileAnalysis of ``text``; "confirm": two-sided numbers for
-    #: ``lines`` of the finished ``analysis`` (a dict line -> TwoSidedLine).
-    kind: str = "score"
-    analysis: FileAnalysis | None = None
-    lines: tuple[int, ...] = ()
-    #: The model load this job was made for; a job from before a model change is dropped.
-    generation: int = 0
+
+
+@dataclass(kw_only=True)
+class ConfirmJob(Job[Confirmation]):
+    """Confirm ``lines`` (1-based) of the finished ``analysis`` two-sided with the judge."""
+
+    kind: ClassVar[str] = "confirm"
+    analysis: FileAnalysis
+    lines: tuple[int, ...]
 
 
 def _load(
@@ -72,7 +103,7 @@ def _load(
 @dataclass
 class ModelHost:
     """Owns the resident models (live, and the judge when it is another model); loads them
-    in the background; runs one scoring worker.
+    in the background; runs one worker for both kinds of job.
 
     The judge is loaded after the live model (highlights come first) and freed after
     ``judge_idle_seconds`` without confirmations; the next confirmation loads it again.
@@ -88,7 +119,7 @@ class ModelHost:
     judge_error: str | None = None
     judge_idle_seconds: float = 900.0
     pool: ScorerPool = field(default_factory=ScorerPool)
-    _jobs: dict[str, ScoringJob] = field(default_factory=dict)
+    _jobs: dict[str, Job] = field(default_factory=dict)  # one per document, by key
     _cv: threading.Condition = field(default_factory=threading.Condition)
     _worker: threading.Thread | None = None
     _load_generation: int = 0
@@ -160,7 +191,7 @@ class ModelHost:
             self.judge_state, self.judge_error = ("ready", None) if judge else ("failed", error)
             self._judge_used = time.monotonic()
             if judge is None:  # confirmations waiting for it will never run
-                self._jobs = {u: j for u, j in self._jobs.items() if j.kind != "confirm"}
+                self._jobs = {u: j for u, j in self._jobs.items() if not isinstance(j, ConfirmJob)}
             self._cv.notify_all()
             judge_done = self._judge_done
         if judge_done is not None:
@@ -176,7 +207,7 @@ class ModelHost:
             and self.judge is not self.loaded
             and self.judge_idle_seconds > 0
             and time.monotonic() - self._judge_used > self.judge_idle_seconds
-            and not any(j.kind == "confirm" for j in self._jobs.values())
+            and not self._confirmations_wait()
         ):
             self.judge, self.judge_state = None, "freed"
             return True
@@ -190,7 +221,7 @@ class ModelHost:
             target=self._load_judge, args=(generation, None), name="lossmap-judge-load", daemon=True
         ).start()
 
-    def submit(self, job: ScoringJob) -> None:
+    def submit(self, job: Job) -> None:
         """Queue ``job``, replacing any pending job for the same document."""
         with self._cv:
             self._jobs[job.uri] = job
@@ -214,19 +245,23 @@ class ModelHost:
 
     def _scoring_waits(self) -> bool:
         with self._cv:
-            return any(job.kind == "score" for job in self._jobs.values())
+            return any(isinstance(job, ScoreJob) for job in self._jobs.values())
+
+    def _confirmations_wait(self) -> bool:
+        """Whether a confirmation is queued; called with the lock held."""
+        return any(isinstance(job, ConfirmJob) for job in self._jobs.values())
 
     def _ensure_worker(self) -> None:
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="lossmap-scoring", daemon=True)
             self._worker.start()
 
-    def _runnable(self, job: ScoringJob) -> bool:
-        if job.kind == "confirm":
+    def _runnable(self, job: Job) -> bool:
+        if isinstance(job, ConfirmJob):
             return self.state == "ready" and self.judge_state == "ready"
         return self.state == "ready"
 
-    def _next_job(self) -> ScoringJob:
+    def _next_job(self) -> Job:
         while True:
             with self._cv:
                 ready = [u for u, j in self._jobs.items() if self._runnable(j)]
@@ -235,12 +270,11 @@ class ModelHost:
                     # fresh highlights matter more than a second opinion. Then the most
                     # recent edit first.
                     uri = max(
-                        ready, key=lambda u: (self._jobs[u].kind == "score", self._jobs[u].priority)
+                        ready,
+                        key=lambda u: (isinstance(self._jobs[u], ScoreJob), self._jobs[u].priority),
                     )
                     return self._jobs.pop(uri)
-                if self.judge_state == "freed" and any(
-                    j.kind == "confirm" for j in self._jobs.values()
-                ):
+                if self.judge_state == "freed" and self._confirmations_wait():
                     self._reload_judge()
                 freed = self._free_idle_judge()
                 if not freed:
@@ -256,39 +290,25 @@ class ModelHost:
             if not self._live(job):
                 continue
             try:
-                value: Any = self._run(job)
-                result: tuple[Any, str | None] = (value, None)
+                result, error = self._run(job), None
             except Exception as err:  # keep serving: report and move on
-                result = (None, f"{job.kind} failed: {type(err).__name__}: {err}")
-            if result[0] is None and result[1] is None:
-                continue  # stopped: a newer version of the document is queued
+                result, error = None, f"{job.kind} failed: {type(err).__name__}: {err}"
+            if isinstance(result, Stopped):
+                continue  # a newer version of the document is queued
             if job.generation != self._load_generation:
                 continue  # the models changed under it: what it made belongs to neither
-            job.on_done(*result)
+            job.on_done(result, error)
 
-    def _live(self, job: ScoringJob) -> bool:
+    def _live(self, job: Job) -> bool:
         return job.is_current() and job.generation == self._load_generation
 
-    def _run(self, job: ScoringJob) -> Any:
-        loaded = self.loaded
-        if job.kind == "confirm":
-            judge = self.judge
-            if judge is None or fim_format(judge.tokenizer) is None:
-                return (None if judge is None else judge.name), {}
-            try:
-                return judge.name, confirm_lines(
-                    judge,
-                    job.analysis,
-                    list(job.lines),
-                    suggest_min=SUGGEST_MIN_BITS,
-                    # Yield to any scoring job; the server queues the rest again.
-                    keep_going=lambda: self._live(job) and not self._scoring_waits(),
-                    line_level=not share_tokenizer(loaded, judge),
-                    judge_causal=judge is not loaded,
-                )
-            finally:
-                self._judge_used = time.monotonic()
-        scorer = self.pool.get(job.uri, loaded, job.top_k)
+    def _run(self, job: Job) -> FileAnalysis | Confirmation | Stopped:
+        if isinstance(job, ConfirmJob):
+            return self._confirm(job)
+        return self._score(job)
+
+    def _score(self, job: ScoreJob) -> FileAnalysis | Stopped:
+        scorer = self.pool.get(job.uri, self.loaded, job.top_k)
         on_partial = None
         if job.on_partial is not None:
 
@@ -302,8 +322,37 @@ class ModelHost:
         finally:
             self.pool.enforce()
         if scored is None:
-            return None
+            return Stopped()
         return analyze_scored(scored, job.name, job.language)
+
+    def _confirm(self, job: ConfirmJob) -> Confirmation | Stopped:
+        loaded, judge = self.loaded, self.judge
+        if judge is None:  # a new load took it: the job is from an older generation
+            return Stopped()
+        if fim_format(judge.tokenizer) is None:
+            return Confirmation(judge.name, {})
+        try:
+            return self._ask_judge(job, judge, loaded)
+        finally:
+            self._judge_used = time.monotonic()
+
+    def _ask_judge(
+        self, job: ConfirmJob, judge: LoadedModel, loaded: LoadedModel | None
+    ) -> Confirmation:
+        """The judge's verdicts of ``job.lines``: the one call into the analysis's
+        confirmation. It stops between lines (keeping those done) when the document moves on
+        or scoring waits."""
+        verdicts = confirm_lines(
+            judge,
+            job.analysis,
+            list(job.lines),
+            suggest_min=SUGGEST_MIN_BITS,
+            # Yield to any scoring job; the server queues the rest again.
+            keep_going=lambda: self._live(job) and not self._scoring_waits(),
+            line_level=not share_tokenizer(loaded, judge),
+            judge_causal=judge is not loaded,
+        )
+        return Confirmation(judge.name, verdicts)
 
 
 def _settle_heap(full: bool) -> None:

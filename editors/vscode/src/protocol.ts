@@ -1,4 +1,5 @@
-// Shapes of lossmap's custom LSP messages (see lossmap/server/server.py and features.py).
+// Shapes of lossmap's custom LSP messages: the mirror of lossmap/server/protocol.py (the same
+// names and JSON fields); a change to one is a change to the other.
 // Kept free of `vscode` imports so that the unit tests can load every module that uses them.
 
 export const DOCUMENT_SCORES = 'lossmap/documentScores';
@@ -68,6 +69,8 @@ export interface SurprisingSpot {
   range: LspRange;
   margin: number | null;
   twoSided: number | null;
+  /** The judge whose two-sided verdict `twoSided` is (null: none). */
+  judge?: string | null;
   suggestion: string | null;
   token: string;
   surprise: number | null;

@@ -1,0 +1,317 @@
+"""From an edit to what the client is shown: debounce, jobs on the model host, publication.
+
+Flow: didOpen/didChange -> :func:`schedule` (a debounce timer per document) -> :func:`submit`
+a ``ScoreJob`` to the model host -> its result hops back onto the event loop
+(:func:`on_scored`) -> dropped unless it is for the document's current revision -> stored ->
+:func:`publish`: diagnostics pushed (or pull clients refreshed), semantic tokens refreshed,
+``lossmap/scoresReady`` sent -> :func:`confirm` queues a ``ConfirmJob`` for the suspicious
+lines -> :func:`on_confirmed` adds the judge's verdicts, publishes again and sends
+``lossmap/twoSidedReady``. Everything here runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..analysis import FileAnalysis
+from ..analysis.syntax.languages import language_for
+from ..analysis.syntax.offsets import count_line_breaks
+from ..analysis.syntax.source import BINARY, TOO_LARGE, input_problem
+from ..analysis.verdicts.confirm import Confirmation, lines_to_confirm
+from ..analysis.verdicts.two_sided import fim_format
+from . import answers, features
+from .carried_verdicts import carry_verdicts
+from .config import ServerConfig
+from .doc_state import DocResult, DocState
+from .documents import OpenDocument
+from .model_host import ConfirmJob, ScoreJob
+from .positions import PositionMapper
+from .protocol import SCORES_READY, TWO_SIDED_READY, LspPosition, ScoresReady, TwoSidedReady
+
+if TYPE_CHECKING:
+    from .server import LossmapServer
+
+# LSP language ids whose tree-sitter grammar has another name.
+_LSP_LANGUAGES = {
+    "typescriptreact": "tsx",
+    "javascriptreact": "javascript",
+    "shellscript": "bash",
+    "objective-c": "objc",
+    "objective-cpp": "objc",
+    "dockercompose": "yaml",
+    "jsonc": "json",
+    "cuda-cpp": "cuda",
+}
+
+
+def schedule(ls: LossmapServer, key: str, immediate: bool = False) -> None:
+    """Re-score the document ``key`` after the debounce delay; a newer call replaces the
+    timer."""
+    state = ls.docs.setdefault(key, DocState())
+    state.last_edit = time.monotonic()
+    if state.timer is not None:
+        state.timer.cancel()
+    delay = 0 if immediate else ls.config.debounce_ms / 1000
+    state.timer = ls.loop.call_later(delay, submit, ls, key)
+
+
+def language_of(doc: OpenDocument) -> str | None:
+    """The tree-sitter language of a document: from its LSP language id, else its name."""
+    lang = _LSP_LANGUAGES.get(doc.language_id or "", doc.language_id)
+    found = language_for(None, lang) if lang else None
+    if found is None:
+        found = language_for(doc.name)
+    return found
+
+
+def why_not_scored(doc: OpenDocument, cfg: ServerConfig) -> str | None:
+    """Why the document's current text is not scored, in words for the user; None if it is."""
+    if cfg.languages and doc.language_id not in cfg.languages:
+        return f"language '{doc.language_id}' is not in lossmap.languages"
+    text = doc.text
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as err:  # a lone surrogate (JSON allows "\ud800")
+        line = count_line_breaks(text[: err.start]) + 1
+        return (
+            f"{doc.name} contains an unpaired surrogate (U+{ord(text[err.start]):04X})"
+            f" on line {line}, which is not valid Unicode text: not scored"
+        )
+    problem = input_problem(size, text[:8192], cfg.max_file_bytes)
+    if problem == TOO_LARGE:
+        return (
+            f"{doc.name} is larger than maxFileBytes ({cfg.max_file_bytes:,} bytes):"
+            " not scored; raise lossmap.maxFileBytes to score it"
+        )
+    if problem == BINARY:
+        return f"{doc.name} looks like binary data (NUL characters): not scored"
+    return None
+
+
+def submit(ls: LossmapServer, key: str) -> None:
+    """The debounce timer fired: score the document's current text (or say why not)."""
+    state = ls.docs.get(key)
+    doc = ls.documents.get(key)
+    if state is None or doc is None:
+        return
+    state.timer = None
+    skipped = why_not_scored(doc, ls.config)
+    if skipped:
+        state.skipped = skipped
+        state.result = None  # its highlights are cleared: the message says why
+        ls.tell_once(key, skipped)
+        publish(ls, key)
+        return
+    state.skipped = None
+    language = language_of(doc)
+    if language is None:
+        ls.tell_once(
+            key,
+            f"no grammar for language '{doc.language_id}': scored without syntax",
+            types.MessageType.Info,
+        )
+    state.submitted_at = time.monotonic()
+    version, revision = doc.version, doc.revision
+    ls.host.submit(
+        ScoreJob(
+            uri=key,
+            revision=revision,
+            text=doc.text,
+            name=doc.name,
+            language=language,
+            priority=state.last_edit,
+            is_current=lambda: ls.current_revision(key) == revision,
+            on_done=lambda analysis, error: ls.loop.call_soon_threadsafe(
+                on_scored, ls, key, version, revision, analysis, error
+            ),
+            top_k=max(ls.config.top_k, 5),
+            generation=ls.host.generation,
+            on_partial=lambda analysis: ls.loop.call_soon_threadsafe(
+                on_scored, ls, key, version, revision, analysis, None, True
+            ),
+        )
+    )
+
+
+def on_scored(
+    ls: LossmapServer,
+    key: str,
+    version: int,
+    revision: int,
+    analysis: FileAnalysis | None,
+    error: str | None,
+    partial: bool = False,
+) -> None:
+    """A finished (or, with ``partial``, a provisional local-first) analysis arrived."""
+    state = ls.docs.get(key)
+    if state is None or ls.current_revision(key) != revision:
+        return  # closed or edited meanwhile: never publish a stale result
+    if error:
+        state.skipped = error
+        state.result = None  # its positions belong to an older text
+        ls.log(f"{ls.doc_name(key)}: {error}")
+        # One message per document and cause, not one per re-score.
+        ls.tell_once(key, f"{ls.doc_name(key)}: {error}", types.MessageType.Error)
+        publish(ls, key)
+        return
+    seconds = time.monotonic() - state.submitted_at
+    previous = state.result.analysis if state.result is not None else None
+    judge = ls.host.roles.judge if ls.host.roles is not None else None
+    if previous is not None and previous.judge is not None and previous.judge == judge:
+        analysis.two_sided = carry_verdicts(previous, analysis)  # a fresh analysis has none
+        if analysis.two_sided:
+            analysis.judge = judge
+    state.result = DocResult(version, revision, analysis, seconds, partial=partial)
+    state.pull_id = None  # a partial and the full result share a version: pull again
+    state.result.pieces = features.surprising_pieces(analysis, ls.config.display_threshold)
+    publish(ls, key)
+    if not partial:
+        confirm(ls, key)
+
+
+def confirm(ls: LossmapServer, key: str, lines: tuple[int, ...] | None = None) -> None:
+    """Queue two-sided confirmation of the latest result's suspicious lines (or of
+    ``lines``, the rest of an interrupted confirmation)."""
+    state = ls.docs.get(key)
+    cfg = ls.config
+    if state is None or state.result is None or cfg.confirm_lines == 0:
+        return
+    if state.timer is not None or ls.host.pending(key):
+        return  # a newer version is on its way: confirm that one instead
+    host = ls.host
+    if host.loaded is None or host.judge_state in ("none", "failed"):
+        return  # no model or no judge: the reason was shown already
+    if host.judge is not None and fim_format(host.judge.tokenizer) is None:
+        ls.tell_once(
+            key,
+            f"model {host.judge.name} has no fill-in-the-middle tokens: verdicts are causal only",
+            types.MessageType.Info,
+        )
+        return
+    result = state.result
+    if lines is None:
+        around = cfg.confirm_around_edit
+        extra = {n + d for n in state.edit_lines for d in range(-around, around + 1)}
+        lines = tuple(lines_to_confirm(result.analysis, cfg.confirm_lines, tuple(sorted(extra))))
+        result.analysis.confirm_k = cfg.confirm_lines
+    revision, analysis = result.revision, result.analysis
+    requested = lines
+    generation = host.generation
+    host.submit(
+        ConfirmJob(
+            uri=key,
+            revision=revision,
+            priority=state.last_edit,
+            is_current=lambda: ls.current_revision(key) == revision,
+            on_done=lambda confirmation, error: ls.loop.call_soon_threadsafe(
+                on_confirmed, ls, key, analysis, requested, generation, confirmation, error
+            ),
+            analysis=analysis,
+            lines=requested,
+            generation=generation,
+        )
+    )
+
+
+def on_confirmed(
+    ls: LossmapServer,
+    key: str,
+    analysis: FileAnalysis,
+    requested: tuple[int, ...],
+    generation: int,
+    confirmation: Confirmation | None,
+    error: str | None,
+) -> None:
+    """The judge's verdicts for ``requested`` lines of ``analysis`` arrived."""
+    state = ls.docs.get(key)
+    if state is None or state.result is None or state.result.analysis is not analysis:
+        return  # superseded by a newer result
+    if ls.current_revision(key) != state.result.revision:
+        return  # edited meanwhile: the confirmation may have stopped early
+    if generation != ls.host.generation:
+        return  # made by a judge that has since been replaced: its verdicts are not ours
+    if error:
+        ls.log(f"{ls.doc_name(key)}: {error}")
+        return
+    judge, verdicts = confirmation.judge, confirmation.lines
+    if analysis.judge is not None and analysis.judge != judge:
+        analysis.two_sided = {}  # another judge's verdicts never pass under this name
+    analysis.judge = judge
+    analysis.two_sided = {**analysis.two_sided, **verdicts}
+    if any(ts.line_level for ts in verdicts.values()):
+        ls.tell_once(
+            key,
+            f"judge {judge} tokenizes differently from {ls.host.loaded.name}:"
+            " its verdicts are per line, not per token",
+            types.MessageType.Info,
+        )
+    state.pull_id = None  # the confirmed diagnostics differ: pull clients must get them
+    publish(ls, key, new_scores=False)
+    missing = tuple(n for n in requested if n not in verdicts)
+    if missing:  # it gave way to scoring another document: finish later
+        confirm(ls, key, missing)
+        return
+    state.edit_lines.clear()
+    ready: TwoSidedReady = {
+        "uri": ls.client_uri(key),
+        "version": state.result.version,
+        "lines": sorted(analysis.two_sided),
+    }
+    ls.protocol.notify(TWO_SIDED_READY, ready)
+
+
+def publish(ls: LossmapServer, key: str, new_scores: bool = True) -> None:
+    """Tell the client that results for ``key`` changed (``new_scores``: a fresh result).
+
+    Diagnostics always describe the document's current text: a result made for an older
+    text (a settings change or a judge failure while an edit waits to be scored) is
+    shifted past the edit, and what the edit touched is left out.
+    """
+    state = ls.docs.get(key)
+    doc = ls.documents.get(key)
+    if state is None or doc is None:
+        return
+    result = state.result
+    if not ls.client.pull_diagnostics:
+        diags = answers.diagnostics(ls, key) if result else []
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=doc.uri, diagnostics=diags, version=doc.version)
+        )
+    else:
+        ls.workspace_diagnostic_refresh(None)
+    if ls.client.semantic_tokens_refresh:
+        ls.workspace_semantic_tokens_refresh(None)
+    if result and new_scores and result.revision == doc.revision:
+        ready: ScoresReady = {
+            "uri": doc.uri,
+            "version": result.version,
+            "seconds": round(result.seconds, 3),
+        }
+        if result.partial:
+            ready["partial"] = True
+            ready["freshUntil"] = _position(
+                result.analysis.scored.text,
+                result.analysis.scored.fresh_until,
+                ls.client.position_encoding,
+            )
+        ls.protocol.notify(SCORES_READY, ready)
+
+
+def republish_all(ls: LossmapServer) -> None:
+    """After a threshold change: recompute views from stored results, no re-scoring."""
+    for key, state in ls.docs.items():
+        if state.result:
+            state.result.pieces = features.surprising_pieces(
+                state.result.analysis, ls.config.display_threshold
+            )
+        publish(ls, key, new_scores=False)
+
+
+def _position(text: str, offset: int | None, encoding: str) -> LspPosition | None:
+    if offset is None:
+        return None
+    pos = PositionMapper(text, encoding).position(offset)
+    return {"line": pos.line, "character": pos.character}
