@@ -4,9 +4,13 @@ latest result, the debounce timer, and what was last sent to the client."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lsprotocol import types
+
 from ..analysis import FileAnalysis
+from ..analysis.syntax.offsets import count_line_breaks
 
 
 @dataclass
@@ -25,6 +29,8 @@ class DocResult:
 
 @dataclass
 class DocState:
+    """One open document's result and bookkeeping (its text is in ``DocumentStore``)."""
+
     result: DocResult | None = None
     timer: asyncio.TimerHandle | None = None
     last_edit: float = 0.0
@@ -35,3 +41,14 @@ class DocState:
     pull_id: str | None = None  # resultId of the last full pull-diagnostic report
     pull_version: tuple | None = None  # (result revision, config) that report was made for
     edit_lines: set[int] = field(default_factory=set)  # 1-based lines edited since scoring
+
+    def note_edits(self, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
+        """Follow a didChange in ``edit_lines`` (the judge confirms them next time): lines
+        below an edit move with it, and the lines it wrote are added."""
+        for change in changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                first = change.range.start.line + 1
+                breaks = count_line_breaks(change.text)
+                added = breaks - (change.range.end.line - change.range.start.line)
+                self.edit_lines = {n + added if n > first else n for n in self.edit_lines}
+                self.edit_lines.update(range(first, first + breaks + 1))

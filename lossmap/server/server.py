@@ -24,7 +24,6 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from .. import __version__
 from ..analysis.errors import LossmapError
 from ..analysis.models.roles import ModelRoles, resolve_roles
-from ..analysis.syntax.offsets import count_line_breaks
 from . import answers, features, scheduling
 from .answers import MAX_DOCUMENT_SCORES, MAX_SEMANTIC_TOKENS  # noqa: F401 (for benchmarks)
 from .capabilities import ClientFeatures
@@ -283,13 +282,7 @@ def on_change(ls: LossmapServer, params: types.DidChangeTextDocumentParams) -> N
     if state is None or ls.documents.change(params, ls.client.position_encoding) is None:
         ls.log(f"ignored a change to {display_name(params.text_document.uri)}, which is not open")
         return
-    for change in params.content_changes:
-        if isinstance(change, types.TextDocumentContentChangePartial):
-            first = change.range.start.line + 1  # lines to confirm two-sided next time
-            breaks = count_line_breaks(change.text)
-            added = breaks - (change.range.end.line - change.range.start.line)
-            state.edit_lines = {n + added if n > first else n for n in state.edit_lines}
-            state.edit_lines.update(range(first, first + breaks + 1))
+    state.note_edits(params.content_changes)
     scheduling.schedule(ls, key)
 
 
