@@ -127,7 +127,7 @@ def main() -> None:
         mapper = PositionMapper(text, args.encoding)
         position = mapper.position(len(text) // 2)
         assert mapper.inside(position)
-        index = features.token_at(analysis, mapper.offset(position))
+        index = analysis.token_at(mapper.offset(position))
         return features.hover_markdown(analysis, index)
 
     def diagnostics() -> list:

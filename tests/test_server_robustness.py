@@ -208,7 +208,7 @@ async def test_a_long_minified_line_answers_in_parts_and_says_so(vscode):
     open_doc(vscode, uri, text, "javascript")
     await scored(vscode, uri)
     scores = await scores_of(vscode, uri)
-    assert _opt(scores, "truncated") is True and len(_get(scores, "tokens")) == 5_000
+    assert _opt(scores, "truncated") is True and len(_get(scores, "tokens")) == 3_000
     surprising = await scores_of(vscode, uri, minLevel=1)
     assert all(_get(t, "level") >= 1 for t in _get(surprising, "tokens"))
     line_1 = {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 0}}
@@ -218,7 +218,7 @@ async def test_a_long_minified_line_answers_in_parts_and_says_so(vscode):
     hover = await hover_at(vscode, uri, 0, 3_000)
     assert hover is not None and "surprise" in hover.contents.value
     await wait_for(
-        lambda: any("more than 5,000 scored tokens" in m for m in messages(vscode)),
+        lambda: any("more than 3,000 scored tokens" in m for m in messages(vscode)),
         10,
         "the message that the heat map is partial",
     )

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from .server import LossmapServer
 
 #: Tokens in one ``lossmap/documentScores`` answer, and single-line pieces in one semantic
-#: tokens answer: building and sending more holds the event loop for over 100 ms (measured:
-#: 20,000 scores took 0.36 s to build and serialise; a 1 MB minified line has ~300k tokens).
-MAX_DOCUMENT_SCORES = 5_000
+#: tokens answer: building and sending more holds the event loop for over 100 ms (measured on
+#: 2 CPU cores: 5,000 scores took 89 ms to build, unstructure and serialise, 3,000 about
+#: 55 ms; 20,000 semantic token pieces 27-39 ms; a 1 MB minified line has ~1M tokens).
+MAX_DOCUMENT_SCORES = 3_000
 MAX_SEMANTIC_TOKENS = 20_000
 
 
@@ -143,7 +144,7 @@ def hover(ls: LossmapServer, key: str, position: types.Position) -> types.Hover 
     if found is None:
         return None
     result, offset = found
-    index = features.token_at(result.analysis, offset)
+    index = result.analysis.token_at(offset)
     if index is None:
         return None
     tok = result.analysis.tokens[index]

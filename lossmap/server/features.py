@@ -5,7 +5,6 @@ spots) are built here in the shapes ``protocol.py`` declares."""
 
 from __future__ import annotations
 
-import bisect
 from typing import Protocol
 
 from lsprotocol import types
@@ -146,7 +145,7 @@ def diagnostics(
     margins (it must look wrong from the code before it *and* from the code around it);
     elsewhere with its causal margin, and the message says so.
     """
-    line_of = {i: ln.line for ln in analysis.lines for i in ln.token_indices}
+    line_of = analysis.line_of_token
     two_sided = {i: t for ts in analysis.two_sided.values() for i, t in ts.tokens.items()}
     hits: list[tuple[int, float]] = []
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
@@ -154,7 +153,7 @@ def diagnostics(
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue
-        line = analysis.two_sided.get(line_of.get(tok.index))
+        line = analysis.two_sided.get(line_of[tok.index])
         score = tok.code_margin
         if line is not None and tok.index in two_sided:
             score = min(score, two_sided[tok.index].code_margin)
@@ -178,7 +177,7 @@ def diagnostics(
             f"model is confused here: `{_short(worst.text)}` costs"
             f" {worst.surprise:.1f} bits (p={worst.probability:.2g}); {_expected(worst)}"
         )
-        confirmed = analysis.two_sided.get(line_of.get(worst_index))
+        confirmed = analysis.two_sided.get(line_of[worst_index])
         by = f" by {analysis.judge}" if analysis.judge else ""
         if confirmed is not None and confirmed.carried:
             by += " (from before an edit)"
@@ -218,20 +217,8 @@ def diagnostics(
     ]
 
 
-def token_at(analysis: FileAnalysis, offset: int) -> int | None:
-    """Index of the token covering character ``offset`` (the one before it at a boundary)."""
-    tokens = analysis.tokens
-    starts = [t.start for t in tokens]
-    i = bisect.bisect_right(starts, offset) - 1
-    while i >= 0 and tokens[i].start == tokens[i].end:  # empty spans: split characters
-        i -= 1
-    if i < 0:
-        return None
-    return i
-
-
 def _line_tokens(analysis: FileAnalysis, line: int) -> tuple[int, ...]:
-    found = next((ln for ln in analysis.lines if ln.line == line), None)
+    found = analysis.line_summary(line)
     return found.token_indices if found is not None else ()
 
 
@@ -281,7 +268,7 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
         for alt in tok.alternatives:
             mark = " ✓" if alt.token_id == tok.token_id else ""
             out.append(f"| `{_show(alt.text)}`{mark} | {alt.probability:.3f} |")
-    line = next((ln for ln in analysis.lines if index in ln.token_indices), None)
+    line = analysis.line_summary(analysis.line_of_token[index])
     context = []
     if line is not None and line.mean_surprise is not None:
         context.append(f"line {line.line}: mean {line.mean_surprise:.2f} bits")

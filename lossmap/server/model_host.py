@@ -31,11 +31,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..analysis import FileAnalysis, LoadedModel, load_model
 from ..analysis.analyze import analyze_scored
 from ..analysis.errors import LossmapError
-from ..analysis.models.roles import ModelRoles, role_progress, share_tokenizer
+from ..analysis.models.roles import ModelRoles, role_progress
 from ..analysis.progress import ProgressFn
 from ..analysis.scoring.scorer_pool import ScorerPool
-from ..analysis.verdicts.confirm import SUGGEST_MIN_BITS, Confirmation
-from ..analysis.verdicts.two_sided import confirm_lines, fim_format
+from ..analysis.verdicts.confirm import Confirmation, confirm
+from ..analysis.verdicts.two_sided import fim_format
 
 
 @dataclass(frozen=True)
@@ -342,17 +342,14 @@ class ModelHost:
         """The judge's verdicts of ``job.lines``: the one call into the analysis's
         confirmation. It stops between lines (keeping those done) when the document moves on
         or scoring waits."""
-        verdicts = confirm_lines(
+        return confirm(
             judge,
+            loaded,
             job.analysis,
-            list(job.lines),
-            suggest_min=SUGGEST_MIN_BITS,
+            job.lines,
             # Yield to any scoring job; the server queues the rest again.
             keep_going=lambda: self._live(job) and not self._scoring_waits(),
-            line_level=not share_tokenizer(loaded, judge),
-            judge_causal=judge is not loaded,
         )
-        return Confirmation(judge.name, verdicts)
 
 
 def _settle_heap(full: bool) -> None:

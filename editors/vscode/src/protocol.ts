@@ -42,7 +42,7 @@ export interface DocumentScores {
   positionEncoding: string;
   displayThreshold: number;
   tokens: TokenScore[];
-  /** More tokens than one answer holds (5,000): these are the first; ask by `range` for more. */
+  /** More tokens than one answer holds (3,000): these are the first; ask by `range` for more. */
   truncated?: boolean;
 }
 
