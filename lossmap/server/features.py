@@ -148,8 +148,10 @@ def diagnostics(
     line_of = analysis.line_of_token
     two_sided = {i: t for ts in analysis.two_sided.values() for i, t in ts.tokens.items()}
     hits: list[tuple[int, float]] = []
+    threshold = config.diagnostic_threshold
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
-        if syn.kind != CODE or tok.code_margin is None:
+        # The score below is at most the causal margin: most tokens end here, cheaply.
+        if tok.code_margin is None or tok.code_margin < threshold or syn.kind != CODE:
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue
@@ -159,7 +161,7 @@ def diagnostics(
             score = min(score, two_sided[tok.index].code_margin)
         elif line is not None and line.line_level and line.two_sided is not None:
             score = min(score, line.two_sided)  # a judge with its own tokens: line verdict
-        if score >= config.diagnostic_threshold:
+        if score >= threshold:
             hits.append((tok.index, score))
     spans: list[list[tuple[int, float]]] = []
     for hit in hits:
