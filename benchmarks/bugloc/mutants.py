@@ -44,6 +44,23 @@ class Mutant:
     line: int  # 1-based line of the mutation in ``mutated``
     before: str
     after: str
+    def_line: int = 0  # 1-based line of the function's ``def`` in its module
+
+    @property
+    def module_line(self) -> int:
+        """1-based line of the mutation in the whole module."""
+        return self.def_line + self.line - 1
+
+    def in_module(self, module_text: str) -> str:
+        """The whole module with this mutation in place (the file as a user opens it)."""
+        lines = module_text.splitlines(keepends=True)
+        i = self.module_line - 1
+        original = self.original.splitlines(keepends=True)[self.line - 1]
+        mutated = self.mutated.splitlines(keepends=True)[self.line - 1]
+        indent = len(lines[i]) - len(original)  # what textwrap.dedent took off
+        assert lines[i][indent:] == original, (self.ident, lines[i], original)
+        lines[i] = lines[i][:indent] + mutated
+        return "".join(lines)
 
     @property
     def ident(self) -> str:
@@ -118,6 +135,11 @@ def _sites(src: str, module_attrs: list[str]):
     return sites
 
 
+def module_text(module: str) -> str:
+    """The text of a standard-library module of ``MODULES``."""
+    return (Path(sysconfig.get_paths()["stdlib"]) / module).read_text(encoding="utf-8")
+
+
 def make_mutants(count: int = 240, seed: int = 1234) -> list[Mutant]:
     """Up to ``count`` mutants, at most one per function, kinds mixed evenly."""
     rng = random.Random(seed)
@@ -137,11 +159,11 @@ def make_mutants(count: int = 240, seed: int = 1234) -> list[Mutant]:
                 ast.parse(src)
             except SyntaxError:
                 continue
-            candidates.append((name, fn.name, src, attrs))
+            candidates.append((name, fn.name, src, attrs, fn.lineno))
     rng.shuffle(candidates)
     kinds = ["operator", "off_by_one", "swapped_args", "wrong_variable", "wrong_attribute"]
     out: list[Mutant] = []
-    for module, function, src, attrs in candidates:
+    for module, function, src, attrs, def_line in candidates:
         sites = _sites(src, attrs)
         if not sites:
             continue
@@ -158,7 +180,9 @@ def make_mutants(count: int = 240, seed: int = 1234) -> list[Mutant]:
         except SyntaxError:
             continue
         line = src.count("\n", 0, s) + 1
-        out.append(Mutant(module, function, kind, src, mutated, line, src[s:e], repl))
+        if src.count("\n") != mutated.count("\n"):
+            continue  # one line changed: the module keeps its line numbers
+        out.append(Mutant(module, function, kind, src, mutated, line, src[s:e], repl, def_line))
         if len(out) >= count:
             break
     return out

@@ -1,0 +1,131 @@
+"""What the judge costs per confirmed line in whole files, next to the causal pass (issue 17).
+
+For standard-library modules of about 500, 2,000 and 5,000 lines (the closest of
+``bugloc/mutants.MODULES``; the actual size is printed), the live model scores the whole file,
+then the judge confirms lines at random positions one at a time, each through the product's
+entry point (``verdicts.confirm.confirm``, no suggestion), as the server does for an edited line
+far from the last one it confirmed. Results are appended per case to a JSONL file, so a run
+resumes where it stopped; ``--summary`` prints the table.
+
+Usage: python benchmarks/bench_judge_cost.py [--sizes 500 2000 5000] [--lines 4]
+       [--live default] [--judge default-large] [--out judge_cost.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "bugloc"))
+
+from mutants import MODULES, module_text  # noqa: E402
+
+from lossmap.analysis import analyze_text, load_model  # noqa: E402
+from lossmap.analysis.verdicts.confirm import confirm  # noqa: E402
+
+
+def closest_module(size: int) -> tuple[str, int]:
+    """The module of ``MODULES`` whose line count is closest to ``size``."""
+    counts = []
+    for name in MODULES:
+        try:
+            counts.append((name, len(module_text(name).splitlines())))
+        except OSError:
+            continue
+    return min(counts, key=lambda c: abs(c[1] - size))
+
+
+def read(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def summarize(path: Path) -> None:
+    records = read(path)
+    print("| file | lines | tokens | causal pass | confirmed lines | per line p50 | max |")
+    print("|---|---|---|---|---|---|---|")
+    for module in dict.fromkeys(r["module"] for r in records):
+        mine = [r for r in records if r["module"] == module]
+        per_line = [r["confirm_s"] for r in mine]
+        first = mine[0]
+        print(
+            f"| {module} | {first['module_lines']:,} | {first['tokens']:,}"
+            f" | {first['causal_s']:.0f} s | {len(mine)}"
+            f" | {statistics.median(per_line):.1f} s | {max(per_line):.1f} s |"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
+    ap.add_argument("--lines", type=int, default=4, help="random lines confirmed per file")
+    ap.add_argument("--live", default="default")
+    ap.add_argument("--judge", default="default-large")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default=str(HERE / "judge_cost.jsonl"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    done = {(r["module"], r["line"]) for r in read(out)}
+    live = load_model(args.live, device=args.device)
+    judge = live if args.judge == args.live else load_model(args.judge, device=args.device)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()}"
+        f" threads; live {live.name}, judge {judge.name}, device {live.device}",
+        flush=True,
+    )
+    for size in args.sizes:
+        module, n_lines = closest_module(size)
+        text = module_text(module)
+        rng = random.Random(f"{module}:{args.lines}")
+        # Lines that look like code (not blank, a comment or a string), chosen without the
+        # model, so a resumed run skips a finished file's causal pass.
+        code = [
+            n
+            for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip() and line.strip()[0] not in "#\"'"
+        ]
+        chosen = [n for n in sorted(rng.sample(code, args.lines)) if (module, n) not in done]
+        if not chosen:
+            continue
+        t0 = time.perf_counter()
+        analysis = analyze_text(live, text, module)
+        causal_s = time.perf_counter() - t0
+        for line in chosen:
+            t1 = time.perf_counter()
+            found = confirm(judge, live, analysis, [line], suggest=False)
+            confirm_s = time.perf_counter() - t1
+            record = {
+                "module": module,
+                "module_lines": n_lines,
+                "tokens": len(analysis.tokens),
+                "line": line,
+                "causal_s": round(causal_s, 2),
+                "confirm_s": round(confirm_s, 2),
+                "confirmed": line in found.lines,
+                "judge": judge.name,
+            }
+            with out.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(
+                f"{module} ({n_lines} lines, causal pass {causal_s:.0f} s): line {line}"
+                f" confirmed in {confirm_s:.1f} s",
+                flush=True,
+            )
+    summarize(out)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--summary":
+        summarize(Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / "judge_cost.jsonl")
+    else:
+        main()
