@@ -258,6 +258,14 @@ def summarize(path: Path) -> None:
         lines = statistics.fmean(r["module_lines"] for r in in_files)
         print(f"\nwithin the whole file ({lines:.0f} lines with text on average):")
         _table(in_files, "file_ranks", "within the file")
+    causal = sum(r["causal_s"] for r in records)
+    two = sum(r["two_sided_s"] for r in records)
+    lines = sum(r["two_sided_lines"] for r in records)
+    scored = "file" if in_files else "function"
+    print(
+        f"\ncost: causal {causal / len(records):.2f} s per {scored};"
+        f" two-sided {two / lines:.2f} s per confirmed line ({lines} lines)"
+    )
 
 
 def _table(records: list[dict], field: str, title: str) -> None:
@@ -270,13 +278,6 @@ def _table(records: list[dict], field: str, title: str) -> None:
         mrr = statistics.fmean(1 / r for r in ranks)
         subset = "" if len(ranks) == len(records) else f" (on {len(ranks)} mutants)"
         print(f"| {name}{subset} | {top1:.1f}% | {top3:.1f}% | {mrr:.3f} |")
-    causal = sum(r["causal_s"] for r in records)
-    two = sum(r["two_sided_s"] for r in records)
-    lines = sum(r["two_sided_lines"] for r in records)
-    print(
-        f"\ncost: causal {causal / len(records):.2f} s per function;"
-        f" two-sided {two / lines:.2f} s per confirmed line ({lines} lines)"
-    )
 
 
 if __name__ == "__main__":
