@@ -4,10 +4,12 @@ For standard-library modules of about 500, 2,000 and 5,000 lines (the closest of
 ``bugloc/mutants.MODULES``; the actual size is printed), the live model scores the whole file,
 then the judge confirms lines at random positions one at a time, each through the product's
 entry point (``verdicts.confirm.confirm``, no suggestion), as the server does for an edited line
-far from the last one it confirmed. Results are appended per case to a JSONL file, so a run
-resumes where it stopped; ``--summary`` prints the table.
+far from the last one it confirmed. ``--top K`` also times what ``scan`` does: the file's
+causal top K confirmed in one walk, with suggestions decoded for the lines that look wrong.
+Results are appended per case to a JSONL file, so a run resumes where it stopped;
+``--summary`` prints the table.
 
-Usage: python benchmarks/bench_judge_cost.py [--sizes 500 2000 5000] [--lines 4]
+Usage: python benchmarks/bench_judge_cost.py [--sizes 500 2000 5000] [--lines 4] [--top 8]
        [--live default] [--judge default-large] [--out judge_cost.jsonl]
 """
 
@@ -30,7 +32,7 @@ sys.path.insert(0, str(HERE / "bugloc"))
 from mutants import MODULES, module_text  # noqa: E402
 
 from lossmap.analysis import analyze_text, load_model  # noqa: E402
-from lossmap.analysis.verdicts.confirm import confirm  # noqa: E402
+from lossmap.analysis.verdicts.confirm import confirm, lines_to_confirm  # noqa: E402
 
 
 def closest_module(size: int) -> tuple[str, int]:
@@ -55,27 +57,36 @@ def summarize(path: Path) -> None:
     print("| file | lines | tokens | causal pass | confirmed lines | per line p50 | max |")
     print("|---|---|---|---|---|---|---|")
     for module in dict.fromkeys(r["module"] for r in records):
-        mine = [r for r in records if r["module"] == module]
-        per_line = [r["confirm_s"] for r in mine]
-        first = mine[0]
-        print(
-            f"| {module} | {first['module_lines']:,} | {first['tokens']:,}"
-            f" | {first['causal_s']:.0f} s | {len(mine)}"
-            f" | {statistics.median(per_line):.1f} s | {max(per_line):.1f} s |"
-        )
+        mine = [r for r in records if r["module"] == module and r["line"]]
+        tops = [r for r in records if r["module"] == module and not r["line"]]
+        if mine:
+            per_line = [r["confirm_s"] for r in mine]
+            first = mine[0]
+            print(
+                f"| {module} | {first['module_lines']:,} | {first['tokens']:,}"
+                f" | {first['causal_s']:.0f} s | {len(mine)} at random"
+                f" | {statistics.median(per_line):.1f} s | {max(per_line):.1f} s |"
+            )
+        for r in tops:
+            print(
+                f"| {module} | {r['module_lines']:,} | {r['tokens']:,} | {r['causal_s']:.0f} s"
+                f" | causal top {r['top']} ({r['suggestions']} suggestions)"
+                f" | {r['confirm_s']:.1f} s (mean) | — |"
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
     ap.add_argument("--lines", type=int, default=4, help="random lines confirmed per file")
+    ap.add_argument("--top", type=int, default=0, help="also confirm the causal top K, as scan")
     ap.add_argument("--live", default="default")
     ap.add_argument("--judge", default="default-large")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(HERE / "judge_cost.jsonl"))
     args = ap.parse_args()
     out = Path(args.out)
-    done = {(r["module"], r["line"]) for r in read(out)}
+    done = {(r["module"], r["line"]) for r in read(out)}  # line 0: the --top case
     live = load_model(args.live, device=args.device)
     judge = live if args.judge == args.live else load_model(args.judge, device=args.device)
     print(
@@ -95,7 +106,8 @@ def main() -> None:
             if line.strip() and line.strip()[0] not in "#\"'"
         ]
         chosen = [n for n in sorted(rng.sample(code, args.lines)) if (module, n) not in done]
-        if not chosen:
+        top = args.top and (module, 0) not in done
+        if not chosen and not top:
             continue
         t0 = time.perf_counter()
         analysis = analyze_text(live, text, module)
@@ -119,6 +131,29 @@ def main() -> None:
             print(
                 f"{module} ({n_lines} lines, causal pass {causal_s:.0f} s): line {line}"
                 f" confirmed in {confirm_s:.1f} s",
+                flush=True,
+            )
+        if top:
+            lines = lines_to_confirm(analysis, args.top)
+            t1 = time.perf_counter()
+            found = confirm(judge, live, analysis, lines)
+            top_s = time.perf_counter() - t1
+            record = {
+                "module": module,
+                "module_lines": n_lines,
+                "tokens": len(analysis.tokens),
+                "line": 0,
+                "top": len(lines),
+                "suggestions": sum(bool(v.suggestion) for v in found.lines.values()),
+                "causal_s": round(causal_s, 2),
+                "confirm_s": round(top_s / max(len(lines), 1), 2),
+                "judge": judge.name,
+            }
+            with out.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(
+                f"{module}: the causal top {len(lines)} confirmed as scan does in {top_s:.0f} s"
+                f" ({record['suggestions']} suggestions decoded)",
                 flush=True,
             )
     summarize(out)
