@@ -52,6 +52,12 @@ def read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
+def append(path: Path, record: dict) -> None:
+    """One case more in the results file (a run resumes from it)."""
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def summarize(path: Path) -> None:
     records = read(path)
     print("| file | lines | tokens | causal pass | confirmed lines | per line p50 | max |")
@@ -112,22 +118,19 @@ def main() -> None:
         t0 = time.perf_counter()
         analysis = analyze_text(live, text, module)
         causal_s = time.perf_counter() - t0
+        case = {
+            "module": module,
+            "module_lines": n_lines,
+            "tokens": len(analysis.tokens),
+            "causal_s": round(causal_s, 2),
+            "judge": judge.name,
+        }
         for line in chosen:
             t1 = time.perf_counter()
             found = confirm(judge, live, analysis, [line], suggest=False)
             confirm_s = time.perf_counter() - t1
-            record = {
-                "module": module,
-                "module_lines": n_lines,
-                "tokens": len(analysis.tokens),
-                "line": line,
-                "causal_s": round(causal_s, 2),
-                "confirm_s": round(confirm_s, 2),
-                "confirmed": line in found.lines,
-                "judge": judge.name,
-            }
-            with out.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            record = {**case, "line": line, "confirm_s": round(confirm_s, 2)}
+            append(out, {**record, "confirmed": line in found.lines})
             print(
                 f"{module} ({n_lines} lines, causal pass {causal_s:.0f} s): line {line}"
                 f" confirmed in {confirm_s:.1f} s",
@@ -139,18 +142,13 @@ def main() -> None:
             found = confirm(judge, live, analysis, lines)
             top_s = time.perf_counter() - t1
             record = {
-                "module": module,
-                "module_lines": n_lines,
-                "tokens": len(analysis.tokens),
+                **case,
                 "line": 0,
                 "top": len(lines),
                 "suggestions": sum(bool(v.suggestion) for v in found.lines.values()),
-                "causal_s": round(causal_s, 2),
                 "confirm_s": round(top_s / max(len(lines), 1), 2),
-                "judge": judge.name,
             }
-            with out.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            append(out, record)
             print(
                 f"{module}: the causal top {len(lines)} confirmed as scan does in {top_s:.0f} s"
                 f" ({record['suggestions']} suggestions decoded)",
