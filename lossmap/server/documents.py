@@ -110,6 +110,3 @@ class DocumentStore:
 
     def get(self, uri: str) -> OpenDocument | None:
         return self._docs.get(uri_key(uri))
-
-    def __iter__(self):
-        return iter(list(self._docs.values()))

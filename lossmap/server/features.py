@@ -198,6 +198,8 @@ def diagnostics(
     found.sort(key=lambda f: -f[0])
     placed = []
     for score, start, end, message, index, two_sided_ok in found:
+        if len(placed) == config.max_diagnostics:
+            break  # placing is per span, from its line start: only those published
         rng = placement.range(start, end)
         if rng is not None:
             placed.append((score, rng, message, index, two_sided_ok))
@@ -215,7 +217,7 @@ def diagnostics(
                 "judge": analysis.judge if two_sided_ok else None,
             },
         )
-        for score, rng, message, index, two_sided_ok in placed[: config.max_diagnostics]
+        for score, rng, message, index, two_sided_ok in placed
     ]
 
 

@@ -35,7 +35,6 @@ from ..analysis.models.roles import ModelRoles, role_progress
 from ..analysis.progress import ProgressFn
 from ..analysis.scoring.scorer_pool import ScorerPool
 from ..analysis.verdicts.confirm import Confirmation, confirm
-from ..analysis.verdicts.two_sided import fim_format
 
 
 @dataclass(frozen=True)
@@ -326,30 +325,24 @@ class ModelHost:
         return analyze_scored(scored, job.name, job.language)
 
     def _confirm(self, job: ConfirmJob) -> Confirmation | Stopped:
+        """The judge's verdicts of ``job.lines``, through the analysis's one confirmation
+        entry point (which also answers for a judge without fill-in-the-middle tokens). It
+        stops between lines (keeping those done) when the document moves on or scoring
+        waits."""
         loaded, judge = self.loaded, self.judge
         if judge is None:  # a new load took it: the job is from an older generation
             return Stopped()
-        if fim_format(judge.tokenizer) is None:
-            return Confirmation(judge.name, {})
         try:
-            return self._ask_judge(job, judge, loaded)
+            return confirm(
+                judge,
+                loaded,
+                job.analysis,
+                job.lines,
+                # Yield to any scoring job; the server queues the rest again.
+                keep_going=lambda: self._live(job) and not self._scoring_waits(),
+            )
         finally:
             self._judge_used = time.monotonic()
-
-    def _ask_judge(
-        self, job: ConfirmJob, judge: LoadedModel, loaded: LoadedModel | None
-    ) -> Confirmation:
-        """The judge's verdicts of ``job.lines``: the one call into the analysis's
-        confirmation. It stops between lines (keeping those done) when the document moves on
-        or scoring waits."""
-        return confirm(
-            judge,
-            loaded,
-            job.analysis,
-            job.lines,
-            # Yield to any scoring job; the server queues the rest again.
-            keep_going=lambda: self._live(job) and not self._scoring_waits(),
-        )
 
 
 def _settle_heap(full: bool) -> None:
