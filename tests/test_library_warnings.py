@@ -85,9 +85,9 @@ def test_two_sided_confirmation_raises_no_deprecation(fim_models):
     analysis = analyze_text(live, SOURCE, "f.py")
     lines = [2, 4, 6, 12, 16]
     with deprecations_seen() as seen:
-        # The shared cache (rebuilt past a short max_prefix, cropped between lines), with
+        # The shared cache (rebuilt past a short prefix bound, cropped between lines), with
         # greedy suggestions decoded over it.
-        confirm_lines(live, analysis, lines, suffix_tokens=8, max_prefix=24, suggest=True)
+        confirm_lines(live, analysis, lines, suffix_tokens=8, prefix_tokens=24, suggest=True)
         # Whole prompts side by side; a suggestion starts its own cache.
         confirm_lines(live, analysis, lines, suffix_tokens=8, suggest=True, batch=2)
         # A judge of the same tokenizer (its causal margins off the shared cache) and one

@@ -9,7 +9,12 @@ import torch
 
 from lossmap.analysis import analyze_text
 from lossmap.analysis.verdicts.confirm import confirm_top_lines
-from lossmap.analysis.verdicts.two_sided import DEFAULT_CONFIRM, confirm_lines, fim_format
+from lossmap.analysis.verdicts.two_sided import (
+    DEFAULT_CONFIRM,
+    confirm_lines,
+    fim_format,
+    prefix_start,
+)
 
 # Five small functions, one planted single-token bug each (1-based bug line).
 CASES = {
@@ -51,17 +56,41 @@ def rank_in_function(analysis, ranked, bug_line):
     return lines.index(bug_line) + 1
 
 
+def test_prefix_is_bounded_shared_on_a_grid_and_starts_on_a_line():
+    line_starts = list(range(0, 10_000, 10))  # a line every 10 tokens
+    for p in (16, 64, 512):
+        for a in range(0, 5_000, 7):
+            start = prefix_start(a, p, line_starts)
+            assert start == 0 if a <= p else p <= a - start <= p + p // 2 + p // 4
+    # Lines close together share one prefix start (one cache walk); far apart they do not.
+    assert prefix_start(1030, 512, line_starts) == prefix_start(1270, 512, line_starts)
+    assert prefix_start(1030, 512, line_starts) != prefix_start(1290, 512, line_starts)
+    # Snapped back to the start of the line the grid point falls in ...
+    assert prefix_start(1000, 512, [0, 250, 700]) == 250  # grid point 256
+    # ... unless that line starts too far back (a long line): the grid point itself.
+    assert prefix_start(1000, 512, [0, 100, 700]) == 256
+
+
 @pytest.mark.model
 def test_shared_kv_cache_gives_the_same_numbers_as_a_fresh_prompt(real_model):
-    source = CASES["wrong variable returned"][0]
+    source = CASES["wrong variable returned"][0] * 3  # long enough for a bounded prefix
     analysis = analyze_text(real_model, source, "f.py")
-    results = confirm_lines(real_model, analysis, [2, 4, 6], suffix_tokens=16, suggest=False)
+    lines = [2, 4, 6, 11, 15, 17]
+    results = confirm_lines(
+        real_model, analysis, lines, suffix_tokens=16, prefix_tokens=24, suggest=False
+    )
     fim = fim_format(real_model.tokenizer)
     ids = [t.token_id for t in analysis.tokens]
-    for line in (2, 4, 6):
+    line_starts = sorted(min(ln.token_indices) for ln in analysis.lines if ln.token_indices)
+    bounded = 0
+    for line in lines:
         summary = next(ln for ln in analysis.lines if ln.line == line)
         a, b = min(summary.token_indices), max(summary.token_indices) + 1
-        prompt = [fim.prefix, *ids[:a], fim.suffix, *ids[b : b + 16], fim.middle, *ids[a:b]]
+        start = prefix_start(a, 24, line_starts)
+        bounded += start > 0
+        prompt = [
+            fim.prefix, *ids[start:a], fim.suffix, *ids[b : b + 16], fim.middle, *ids[a:b]
+        ]  # fmt: skip
         with torch.no_grad():
             logits = real_model.model(torch.tensor([prompt])).logits[0].float()
         logp = torch.log_softmax(logits, -1)
@@ -69,14 +98,20 @@ def test_shared_kv_cache_gives_the_same_numbers_as_a_fresh_prompt(real_model):
         for j, i in enumerate(range(a, b)):
             direct = -logp[first + j, ids[i]].item() / math.log(2)
             assert abs(results[line].tokens[i].surprise - direct) < 1e-3
-    # The GPU way, whole prompts side by side with padding, gives the same numbers.
+    assert bounded >= 3  # the later lines saw a bounded prefix
+    # The GPU way, whole prompts side by side with padding, gives the same numbers; so does a
+    # line confirmed on its own (its numbers never depend on the other lines confirmed).
     batched = confirm_lines(
-        real_model, analysis, [2, 4, 6], suffix_tokens=16, suggest=False, batch=3
+        real_model, analysis, lines, suffix_tokens=16, prefix_tokens=24, suggest=False, batch=3
     )
-    for line in (2, 4, 6):
-        for i, tok in results[line].tokens.items():
-            assert abs(batched[line].tokens[i].surprise - tok.surprise) < 1e-3
-            assert abs(batched[line].tokens[i].code_margin - tok.code_margin) < 1e-3
+    alone = confirm_lines(
+        real_model, analysis, [15], suffix_tokens=16, prefix_tokens=24, suggest=False
+    )
+    for other, which in ((batched, lines), (alone, [15])):
+        for line in which:
+            for i, tok in results[line].tokens.items():
+                assert abs(other[line].tokens[i].surprise - tok.surprise) < 1e-3
+                assert abs(other[line].tokens[i].code_margin - tok.code_margin) < 1e-3
 
 
 @pytest.mark.model

@@ -137,6 +137,7 @@ def _model(loaded: LoadedModel | None) -> dict[str, Any] | None:
         "path": loaded.path,
         "device": str(loaded.device),
         "dtype": str(loaded.dtype).removeprefix("torch."),
+        "precision": loaded.precision,
     }
 
 

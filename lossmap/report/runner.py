@@ -131,21 +131,21 @@ def corpus_files(paths: list[str], exclude: tuple[Path, ...] = ()) -> Iterator[P
 
 @dataclass(frozen=True)
 class ModelIdentity:
-    """What decides a record's numbers: the model (name, prepared path, dtype) and window."""
+    """What decides a record's numbers: the model (name, prepared path, precision) and window."""
 
     name: str
     path: str
-    dtype: str
+    precision: str
     window: int | None
 
     @classmethod
     def of(cls, loaded: LoadedModel, window: int | None) -> ModelIdentity:
-        return cls(loaded.name, str(loaded.path), str(loaded.dtype), window)
+        return cls(loaded.name, str(loaded.path), loaded.precision, window)
 
     def key(self) -> str:
         """A directory name for the records of this model and scoring setup."""
         ident = (
-            f"{RECORD_VERSION}|{_code_versions()}|{self.name}|{self.path}|{self.dtype}"
+            f"{RECORD_VERSION}|{_code_versions()}|{self.name}|{self.path}|{self.precision}"
             f"|{self.window}"
         )
         digest = hashlib.sha256(ident.encode()).hexdigest()[:12]

@@ -88,10 +88,12 @@ class ConfirmJob(Job[Confirmation]):
 def _load(
     spec: str, device: str, progress: ProgressFn | None, tokenizer_like: Any = None
 ) -> tuple[Any, str | None]:
-    """(LoadedModel, None) or (None, the reason): a model failing to load never escapes."""
+    """(LoadedModel, None) or (None, the reason): a model failing to load never escapes.
+    A model loaded ``tokenizer_like`` the live one is the judge: it may run mixed precision."""
     try:
+        judge = tokenizer_like is not None
         return load_model(
-            spec, device=device, progress=progress, tokenizer_like=tokenizer_like
+            spec, device=device, progress=progress, tokenizer_like=tokenizer_like, mixed_ok=judge
         ), None
     except LossmapError as err:
         return None, str(err)

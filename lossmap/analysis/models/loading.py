@@ -15,6 +15,7 @@ import torch
 from ..errors import LossmapError, ModelLoadError
 from ..progress import ProgressFn
 from .devices import pick_device
+from .precision import FLOAT32, MIXED, precision_of, use_bfloat16_matmuls
 from .spec import ModelSpec, parse_model_spec
 from .store import prepare
 
@@ -33,6 +34,8 @@ class LoadedModel:
     #: SHA-256 over the tokenizer's files, or None when they are not local files: two
     #: models with the same digest tokenize alike (see ``roles.share_tokenizer``).
     tokenizer_digest: str | None = None
+    #: The arithmetic it runs in (``precision.MIXED`` on CPUs with bfloat16 matrix units).
+    precision: str = FLOAT32
     # Filled lazily by scoring: vocabulary-sized tables that depend only on the tokenizer.
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -53,16 +56,20 @@ def load_model(
     trust_remote_code: bool = False,
     progress: ProgressFn | None = None,
     tokenizer_like: LoadedModel | None = None,
+    mixed_ok: bool = False,
 ) -> LoadedModel:
     """Prepare (if needed) and load ``spec``; raise :class:`LossmapError` with the reason.
 
     ``tokenizer_like``: a loaded model whose tokenizer is reused when ``spec``'s tokenizer
-    files are the same bytes (a judge beside the live model of its family).
+    files are the same bytes (a judge beside the live model of its family). ``mixed_ok``:
+    on a CPU with bfloat16 matrix units, run the linear layers in bfloat16 (the judge; see
+    :mod:`precision`).
     """
     start = time.perf_counter()
     quiet_libraries()  # before prepare: a GGUF conversion runs transformers too
     parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
     dev, dtype = pick_device(device)
+    precision = precision_of(dev, dtype, mixed_ok)  # before loading: a bad setting fails fast
     path = prepare(parsed, progress)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -99,6 +106,8 @@ def load_model(
         )
     model.to(dev)
     model.eval()
+    if precision == MIXED:
+        use_bfloat16_matmuls(model)
     return LoadedModel(
         spec=parsed,
         model=model,
@@ -108,6 +117,7 @@ def load_model(
         path=str(path),
         load_seconds=time.perf_counter() - start,
         tokenizer_digest=digest,
+        precision=precision,
     )
 
 

@@ -140,7 +140,12 @@ def load_roles(
     elif roles.judge is not None:
         judge_progress = role_progress(progress, f"judge {roles.judge}")
         judge = load_model(
-            roles.judge, device, trust_remote_code, judge_progress, tokenizer_like=live
+            roles.judge,
+            device,
+            trust_remote_code,
+            judge_progress,
+            tokenizer_like=live,
+            mixed_ok=True,
         )
     return RoleModels(roles, live, judge)
 

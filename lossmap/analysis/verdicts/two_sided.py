@@ -7,9 +7,16 @@ after it. For each line to confirm, the prompt is
 
 and the line's own tokens are scored in the middle. The prompt reuses the file's causal
 tokens (line starts are token boundaries), so every two-sided number belongs to the same
-token as its causal twin. Lines are taken in file order and share one KV cache holding
-``<fim_prefix>`` + the code before the current line: moving to the next line appends the
-tokens in between, and each line pays only for its suffix, the markers and itself.
+token as its causal twin.
+
+The code before a line is bounded: at least ``prefix_tokens`` tokens of it (all of it near the
+top of the file), starting on a grid of half that many tokens snapped back to a line start
+(:func:`prefix_start`). So a line's numbers depend only on the text, never on which other
+lines are confirmed with it, and a line costs the same near the end of a 5,000-line file as
+near the top. Lines are taken in file order; lines whose prefixes start at the same place
+share one KV cache (``<fim_prefix>`` + the code before the current line): moving to the next
+line appends the tokens in between, and each line pays only for its suffix, the markers and
+itself.
 
 Line verdict when confirmed (measured on planted bugs, see ``benchmarks/bugloc``): for each
 code token the smaller of its causal and two-sided margins, the max over the line. A token
@@ -18,6 +25,7 @@ must be unexpected both from the code before it and from the code around it.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,8 +50,10 @@ _FIM_MARKERS = (
 )
 #: Tokens of code after the line that the model sees (more costs more per line).
 DEFAULT_SUFFIX_TOKENS = 128
-#: The cached prefix is rebuilt from a later start once it grows past this many tokens.
-DEFAULT_MAX_PREFIX = 2048
+#: Tokens of code before the line that the model sees, at least (at most 1.5x as many plus
+#: the rest of the line the prefix starts in). Chosen on planted bugs in whole files
+#: (benchmarks/bench_judge_prefix.py).
+DEFAULT_PREFIX_TOKENS = 512
 #: Lines confirmed by default: the causal top K (measured in benchmarks/bugloc).
 DEFAULT_CONFIRM = 8
 #: Lines with more tokens than this are not confirmed.
@@ -54,6 +64,8 @@ DEFAULT_GPU_BATCH = 8
 #: job waits at most one piece (measured in benchmarks/RESULTS.md: 32 tokens cut the first
 #: highlights' p50 wait behind the 1.5B judge on 2 CPU cores from 2.4 s with 64 to 1.8 s).
 JUDGE_PIECE_TOKENS = 32
+#: More characters than ``prefix_tokens`` tokens of code span in practice (about 3.5 a token).
+_CHARS_PER_TOKEN_BOUND = 16
 #: Longest greedy suggestion, tokens.
 DEFAULT_SUGGESTION_TOKENS = 24
 
@@ -128,7 +140,7 @@ def confirm_lines(
     analysis: Confirmable,
     lines: list[int],
     suffix_tokens: int = DEFAULT_SUFFIX_TOKENS,
-    max_prefix: int = DEFAULT_MAX_PREFIX,
+    prefix_tokens: int = DEFAULT_PREFIX_TOKENS,
     suggest: bool = True,
     progress: ProgressFn | None = None,
     suggest_min: float = 0.0,
@@ -139,6 +151,9 @@ def confirm_lines(
 ) -> dict[int, TwoSidedLine]:
     """Two-sided numbers for the given 1-based ``lines`` of ``analysis`` (use
     :func:`verdicts.confirm.confirm`, which decides ``line_level`` and ``judge_causal``).
+
+    ``prefix_tokens``: how much code before each line the model sees (see
+    :func:`prefix_start`); ``suffix_tokens``: how much after it.
 
     ``suggest``: also decode what the model would write on lines whose combined margin
     reaches ``suggest_min`` bits (about a second per line on a CPU). ``keep_going`` is asked
@@ -171,26 +186,40 @@ def confirm_lines(
     todo = [(a, b, n) for a, b, n in todo if b - a <= MAX_LINE_TOKENS]
     if line_level:
         return _confirm_line_level(
-            loaded, analysis, todo, fim, suffix_tokens, max_prefix, progress, keep_going
+            loaded, analysis, todo, fim, suffix_tokens, prefix_tokens, progress, keep_going
         )
     if batch is None:
         batch = DEFAULT_GPU_BATCH if loaded.device.type == "cuda" else 1
-    args = (loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix)
+    line_starts = sorted(min(ln.token_indices) for ln in analysis.lines if ln.token_indices)
+    starts = _prefix_starts(todo, prefix_tokens, line_starts)
+    args = (loaded, analysis, ids, todo, starts, fim, suffix_tokens)
     options = (suggest, suggest_min, progress, keep_going)
     if batch > 1:
         return _confirm_batched(*args, batch, *options, judge_causal)
     return _confirm_shared_cache(*args, *options, judge_causal)
 
 
-def _prefix_starts(todo: list[tuple[int, int, int]], max_prefix: int) -> list[int]:
-    """Where each line's prefix starts: the whole file until the prefix would pass
-    ``max_prefix`` tokens, then restarted half that far back (both paths use this)."""
-    starts, start = [], None
-    for a, _b, _line in todo:
-        if start is None or a - start > max_prefix:
-            start = max(0, a - max_prefix // 2)
-        starts.append(start)
-    return starts
+def prefix_start(a: int, prefix_tokens: int, line_starts: list[int]) -> int:
+    """Where the prefix of a line that starts at token ``a`` starts: the last point of a grid
+    of ``prefix_tokens // 2`` tokens that leaves at least ``prefix_tokens`` before ``a`` (0
+    near the top), moved back to the start of the line it falls in when that line starts
+    less than half a grid step earlier (the prompt then begins with a whole line).
+    ``line_starts``: the token index of every line's first token, ascending."""
+    step = max(prefix_tokens // 2, 1)
+    if a <= prefix_tokens:
+        return 0
+    grid = (a - prefix_tokens) // step * step
+    k = bisect.bisect_right(line_starts, grid) - 1
+    if k >= 0 and grid - line_starts[k] <= step // 2:
+        return line_starts[k]
+    return grid
+
+
+def _prefix_starts(
+    todo: list[tuple[int, int, int]], prefix_tokens: int, line_starts: list[int]
+) -> list[int]:
+    """:func:`prefix_start` of each line of ``todo`` (both paths use this)."""
+    return [prefix_start(a, prefix_tokens, line_starts) for a, _b, _line in todo]
 
 
 def _stats(loaded, hidden_rows: torch.Tensor, actual: torch.Tensor) -> list[TokenStats]:
@@ -204,7 +233,7 @@ def _stats(loaded, hidden_rows: torch.Tensor, actual: torch.Tensor) -> list[Toke
 
 
 def _confirm_shared_cache(
-    loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix,
+    loaded, analysis, ids, todo, starts, fim, suffix_tokens,
     suggest, suggest_min, progress, keep_going, judge_causal=False,
 ) -> dict[int, TwoSidedLine]:  # fmt: skip
     from transformers import DynamicCache
@@ -235,7 +264,6 @@ def _confirm_shared_cache(
     cache, last = None, None
     start = cached_to = 0  # the cache holds <fim_prefix> + ids[start:cached_to]
     results: dict[int, TwoSidedLine] = {}
-    starts = _prefix_starts(todo, max_prefix)
     for done, (a, b, line) in enumerate(todo):
         if keep_going is not None and not keep_going():
             break
@@ -281,7 +309,7 @@ def _confirm_shared_cache(
 
 
 def _confirm_batched(
-    loaded, analysis, ids, todo, fim, suffix_tokens, max_prefix, batch,
+    loaded, analysis, ids, todo, starts, fim, suffix_tokens, batch,
     suggest, suggest_min, progress, keep_going, judge_causal=False,
 ) -> dict[int, TwoSidedLine]:  # fmt: skip
     """Whole prompts, ``batch`` lines per forward pass, right-padded with an attention mask.
@@ -295,7 +323,6 @@ def _confirm_batched(
     dev = loaded.device
     pad = loaded.tokenizer.pad_token_id or 0
     results: dict[int, TwoSidedLine] = {}
-    starts = _prefix_starts(todo, max_prefix)
     for first in range(0, len(todo), batch):
         if keep_going is not None and not keep_going():
             break
@@ -347,7 +374,7 @@ def _confirm_batched(
 
 
 def _confirm_line_level(
-    judge, analysis, todo, fim, suffix_tokens, max_prefix, progress, keep_going
+    judge, analysis, todo, fim, suffix_tokens, prefix_tokens, progress, keep_going
 ) -> dict[int, TwoSidedLine]:
     """Line verdicts from a judge with its own tokenizer: the text before and after each line
     is tokenized by the judge; its tokens count as code where they overlap a code token of
@@ -364,7 +391,10 @@ def _confirm_line_level(
         code_spans = [
             (tokens[i].start, tokens[i].end) for i in range(a, b) if syntax[i].kind == CODE
         ]
-        before = _judge_ids(judge, text[:start])[-max_prefix:]
+        # The judge's last ``prefix_tokens`` tokens before the line, tokenized from a bounded
+        # stretch of text (the whole text before each line would cost quadratic time).
+        window = text[max(0, start - _CHARS_PER_TOKEN_BOUND * prefix_tokens) : start]
+        before = _judge_ids(judge, window)[-prefix_tokens:]
         after = _judge_ids(judge, text[end:])[:suffix_tokens]
         middle = judge.tokenizer(
             text[start:end],
