@@ -39,6 +39,13 @@ def _skipped(why: str) -> None:
     print(f"lossmap: skipped {terminal_safe(why)}", file=sys.stderr)
 
 
+def _confirm_budget(text: str) -> int | None:
+    """An argparse type for ``--confirm``: a number of lines, or ``all`` (None)."""
+    if text.strip().lower() == "all":
+        return None
+    return _int_in(0)(text)
+
+
 def _int_in(low: int, high: int | None = None):
     """An argparse type: an integer in [low, high]."""
 
@@ -97,6 +104,7 @@ def _add_max_bytes_arg(p: argparse.ArgumentParser, verb: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD as DEFAULT_THRESHOLD
+    from .analysis.verdicts.levels import DIAGNOSTIC_THRESHOLD
     from .analysis.verdicts.two_sided import DEFAULT_CONFIRM
 
     parser = argparse.ArgumentParser(
@@ -114,10 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="emit the versioned JSON document")
     scan.add_argument(
         "--confirm",
-        type=_int_in(0),
+        type=_confirm_budget,
         default=DEFAULT_CONFIRM,
         metavar="K",
-        help=f"re-score the K most suspicious lines two-sided ({DEFAULT_CONFIRM}; 0: causal only)",
+        help=f"re-score the K most suspicious lines two-sided ({DEFAULT_CONFIRM}; all: every"
+        f" line at or above {DIAGNOSTIC_THRESHOLD:g} bits; 0: causal only)",
     )
     scan.add_argument("--lang", default=None, metavar="L", help="language id (default: from ext)")
     scan.add_argument(
@@ -170,10 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument(
         "--confirm",
-        type=_int_in(0),
-        default=DEFAULT_CONFIRM,
+        type=_confirm_budget,
+        default=None,
         metavar="K",
-        help=f"confirm the K most suspicious changed lines two-sided ({DEFAULT_CONFIRM})",
+        help="confirm the K most suspicious changed lines two-sided (all: every changed line"
+        " at or above --threshold, the default; 0: causal only)",
     )
     _add_max_bytes_arg(diff, "skip")
 

@@ -17,6 +17,7 @@ from .models.loading import LoadedModel
 from .progress import ProgressFn
 from .verdicts.confirm import confirm_top_lines
 from .verdicts.file_analysis import FileAnalysis
+from .verdicts.levels import DIAGNOSTIC_THRESHOLD
 from .verdicts.lines import LineSummary
 from .verdicts.ranking import rank
 
@@ -55,13 +56,15 @@ class RankedLines:
 def rank_across_files(
     live: LoadedModel,
     files: Sequence[FileLines],
-    confirm: int,
+    confirm: int | None,
     judge: LoadedModel | None = None,
     progress: Callable[[str], ProgressFn | None] | None = None,
+    threshold: float = DIAGNOSTIC_THRESHOLD,
 ) -> RankedLines:
     """Score ``files`` with ``live`` and rank their given lines against each other; ``judge``
-    (default: ``live``) confirms the causal top ``confirm``. ``progress(path)`` may return a
-    progress callback for that file's scoring."""
+    (default: ``live``) confirms the causal top ``confirm`` (None: every given line whose
+    causal verdict reaches ``threshold``). ``progress(path)`` may return a progress callback
+    for that file's scoring."""
     judge = judge or live
     analyses: dict[str, FileAnalysis] = {}
     candidates: list[RankedLine] = []
@@ -77,6 +80,8 @@ def rank_across_files(
             if ln.line in wanted and ln.verdict is not None
         ]
     by_verdict = sorted(candidates, key=lambda c: -c.line.verdict)
+    if confirm is None:
+        confirm = sum(c.line.verdict >= threshold for c in by_verdict)
     notes: list[str] = []
     if confirm and candidates:
         chosen: dict[str, list[int]] = {}

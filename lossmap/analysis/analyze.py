@@ -25,17 +25,18 @@ def analyze_text(
     window: int | None = None,
     min_context: int | None = None,
     progress: ProgressFn | None = None,
-    confirm: int = 0,
+    confirm: int | None = 0,
     judge: LoadedModel | None = None,
 ) -> FileAnalysis:
     """Score ``text`` and align it to the grammar of ``language`` (or of ``name``'s extension).
 
     ``confirm``: re-score the causal top ``confirm`` lines two-sided (see
-    :mod:`verdicts.two_sided`) with ``judge`` (default: ``loaded`` itself).
+    :mod:`verdicts.two_sided`) with ``judge`` (default: ``loaded`` itself); None: every line
+    whose causal verdict reaches the diagnostic threshold.
     """
     scored = score_text(loaded, text, top_k, window, min_context, progress=progress)
     analysis = analyze_scored(scored, name, language)
-    if confirm > 0:
+    if confirm is None or confirm > 0:
         confirm_top_lines(judge or loaded, loaded, analysis, confirm, progress=progress)
     return analysis
 

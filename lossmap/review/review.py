@@ -68,15 +68,15 @@ def review_changes(
     loaded: LoadedModel,
     description: str,
     files: list[ChangedFile],
-    confirm: int = 8,
+    confirm: int | None = None,
     threshold: float = DEFAULT_REVIEW_THRESHOLD,
     max_lines: int | None = DEFAULT_REVIEW_MAX,
     progress: Callable[[str], ProgressFn | None] | None = None,
     judge: LoadedModel | None = None,
 ) -> Review:
     """Score every changed file whole with ``loaded`` (the live model) and rank its changed
-    lines against all the others; ``judge`` confirms the top ``confirm`` two-sided (default:
-    ``loaded``).
+    lines against all the others; ``judge`` (default: ``loaded``) confirms the top
+    ``confirm`` two-sided (None, the default: every changed line at or above ``threshold``).
 
     ``progress(path)`` may return a progress callback for that file's scoring.
     """
@@ -84,13 +84,15 @@ def review_changes(
     scored = [
         FileLines(f.path, f.text, tuple(f.lines)) for f in files if f.text is not None and f.lines
     ]
-    ranked = rank_across_files(loaded, scored, confirm, judge=judge, progress=progress)
+    ranked = rank_across_files(
+        loaded, scored, confirm, judge=judge, progress=progress, threshold=threshold
+    )
     reviews = [
         FileReview(f.path, f.status, len(f.lines), ranked.analyses.get(f.path), error=f.error)
         for f in files
     ]
     return review_of(
-        ranked, description, loaded, judge if confirm else None, reviews, threshold, max_lines
+        ranked, description, loaded, judge if confirm != 0 else None, reviews, threshold, max_lines
     )
 
 

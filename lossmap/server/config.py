@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..analysis.scoring.scorer_pool import DEFAULT_CACHE_BUDGET_MB
-from ..analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD
+from ..analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD, DIAGNOSTIC_THRESHOLD
 from ..analysis.verdicts.two_sided import DEFAULT_CONFIRM
 
 SEVERITIES = ("error", "warning", "information", "hint")
@@ -34,7 +34,7 @@ class ServerConfig:
     #: Tokens at or above this surprise (bits) get a semantic token / heat-map colour.
     display_threshold: float = DEFAULT_DISPLAY_THRESHOLD
     #: Code tokens whose margin (bits) reaches this become "model is confused here".
-    diagnostic_threshold: float = 10.0
+    diagnostic_threshold: float = DIAGNOSTIC_THRESHOLD
     max_diagnostics: int = 10
     diagnostic_severity: str = "information"
     #: Half-typed code is always surprising; by default it produces no diagnostics.
@@ -48,8 +48,11 @@ class ServerConfig:
     #: After each re-score, confirm this many of the most suspicious lines two-sided
     #: (fill-in-the-middle), plus the lines around the last edit; 0 turns it off.
     confirm_lines: int = DEFAULT_CONFIRM
-    #: Lines above and below the last edit that are confirmed too.
+    #: Lines above and below the last edit that are confirmed too (first, before the top).
     confirm_around_edit: int = 1
+    #: Then confirm, in the background, every other line whose causal verdict reaches
+    #: ``diagnostic_threshold``: each diagnostic shown is then the judge's.
+    confirm_candidates: bool = True
     #: Memory for the KV caches of all open documents (MiB); least recently edited
     #: documents lose theirs first. 0 keeps none: every edit re-runs its whole window.
     cache_budget_mb: int = DEFAULT_CACHE_BUDGET_MB
@@ -71,6 +74,7 @@ _CAMEL = {
     "topK": "top_k",
     "confirmLines": "confirm_lines",
     "confirmAroundEdit": "confirm_around_edit",
+    "confirmCandidates": "confirm_candidates",
     "cacheBudgetMb": "cache_budget_mb",
 }
 
@@ -104,7 +108,7 @@ def _check(name: str, value: Any) -> Any:
         if value not in SEVERITIES:
             raise ValueError(f"must be one of {', '.join(SEVERITIES)}")
         return value
-    if name == "diagnostics_in_error_regions":
+    if name in ("diagnostics_in_error_regions", "confirm_candidates"):
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
         return value

@@ -41,6 +41,8 @@ class DocState:
     pull_id: str | None = None  # resultId of the last full pull-diagnostic report
     pull_version: tuple | None = None  # (result revision, config) that report was made for
     edit_lines: set[int] = field(default_factory=set)  # 1-based lines edited since scoring
+    #: Later rounds of the current result's confirmation (see ``scheduling.confirm``).
+    confirm_rounds: list[tuple[int, ...]] = field(default_factory=list)
 
     def note_edits(self, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
         """Follow a didChange in ``edit_lines`` (the judge confirms them next time): lines

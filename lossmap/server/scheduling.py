@@ -20,7 +20,7 @@ from ..analysis import FileAnalysis
 from ..analysis.syntax.languages import language_for
 from ..analysis.syntax.offsets import count_line_breaks
 from ..analysis.syntax.source import BINARY, TOO_LARGE, input_problem
-from ..analysis.verdicts.confirm import Confirmation, lines_to_confirm
+from ..analysis.verdicts.confirm import Confirmation, candidate_lines, lines_to_confirm
 from ..analysis.verdicts.two_sided import fim_format
 from . import answers, features
 from .carried_verdicts import carry_verdicts
@@ -172,9 +172,29 @@ def on_scored(
         confirm(ls, key)
 
 
+def confirm_rounds(
+    analysis: FileAnalysis, cfg: ServerConfig, edit_lines: set[int]
+) -> list[tuple[int, ...]]:
+    """What the judge confirms after a re-score, in rounds published one by one: the lines
+    around the last edit (their verdict first), then the causal top ``confirm_lines``, then
+    (``confirm_candidates``) every other line whose causal verdict reaches the diagnostic
+    threshold and has no verdict yet (carried verdicts count), in the background."""
+    around = cfg.confirm_around_edit
+    extra = {n + d for n in edit_lines for d in range(-around, around + 1)}
+    edited = lines_to_confirm(analysis, 0, tuple(sorted(extra)))
+    top = [n for n in lines_to_confirm(analysis, cfg.confirm_lines) if n not in edited]
+    rounds = [tuple(edited), tuple(top)]
+    if cfg.confirm_candidates:
+        seen = {*edited, *top, *analysis.two_sided}
+        rest = candidate_lines(analysis, cfg.diagnostic_threshold)
+        rounds.append(tuple(sorted(n for n in rest if n not in seen)))
+    return [r for r in rounds if r]
+
+
 def confirm(ls: LossmapServer, key: str, lines: tuple[int, ...] | None = None) -> None:
-    """Queue two-sided confirmation of the latest result's suspicious lines (or of
-    ``lines``, the rest of an interrupted confirmation)."""
+    """Queue two-sided confirmation of the latest result's suspicious lines in rounds (see
+    :func:`confirm_rounds`), or of ``lines`` (a later round, or the rest of an interrupted
+    one)."""
     state = ls.docs.get(key)
     cfg = ls.config
     if state is None or state.result is None or cfg.confirm_lines == 0:
@@ -193,10 +213,13 @@ def confirm(ls: LossmapServer, key: str, lines: tuple[int, ...] | None = None) -
         return
     result = state.result
     if lines is None:
-        around = cfg.confirm_around_edit
-        extra = {n + d for n in state.edit_lines for d in range(-around, around + 1)}
-        lines = tuple(lines_to_confirm(result.analysis, cfg.confirm_lines, tuple(sorted(extra))))
-        result.analysis.confirm_k = cfg.confirm_lines
+        state.confirm_rounds = confirm_rounds(result.analysis, cfg, state.edit_lines)
+        # Confirmed candidates lead the ranking: they are the causal top this many.
+        candidates = len(candidate_lines(result.analysis, cfg.diagnostic_threshold))
+        result.analysis.confirm_k = max(cfg.confirm_lines, candidates * cfg.confirm_candidates)
+        if not state.confirm_rounds:
+            return
+        lines = state.confirm_rounds.pop(0)
     revision, analysis = result.revision, result.analysis
     requested = lines
     generation = host.generation
@@ -255,6 +278,8 @@ def on_confirmed(
         confirm(ls, key, missing)
         return
     state.edit_lines.clear()
+    if state.confirm_rounds:  # the next round, after this one's verdicts are out
+        confirm(ls, key, state.confirm_rounds.pop(0))
     ready: TwoSidedReady = {
         "uri": ls.client_uri(key),
         "version": state.result.version,

@@ -15,6 +15,7 @@ from ..models.loading import LoadedModel
 from ..models.roles import share_tokenizer
 from ..progress import ProgressFn
 from .file_analysis import FileAnalysis
+from .levels import DIAGNOSTIC_THRESHOLD
 from .two_sided import TwoSidedLine, confirm_lines, fim_format
 
 #: Lines below this combined margin (bits) get no "the model would write" suggestion.
@@ -69,10 +70,32 @@ def confirm(
     return Confirmation(judge.name, verdicts, note)
 
 
-def lines_to_confirm(analysis: FileAnalysis, k: int, extra: tuple[int, ...] = ()) -> list[int]:
-    """The causal top ``k`` lines plus those of ``extra`` that hold code (e.g. around the last
-    edit, or a change set's changed lines)."""
-    top = [ln.line for ln in analysis.causal_top_lines(k)]
+def candidate_lines(analysis: FileAnalysis, threshold: float) -> list[int]:
+    """The lines whose causal verdict reaches ``threshold`` bits (the lines that would be
+    diagnostics without the judge), most surprising first."""
+    return [
+        ln.line
+        for ln in analysis.causal_top_lines()
+        if ln.verdict is not None and ln.verdict >= threshold
+    ]
+
+
+def confirm_count(analysis: FileAnalysis, k: int | None, threshold: float) -> int:
+    """How many causal top lines a budget covers: ``k``, or (``k`` None: ``--confirm all``)
+    every line whose causal verdict reaches ``threshold``."""
+    return len(candidate_lines(analysis, threshold)) if k is None else k
+
+
+def lines_to_confirm(
+    analysis: FileAnalysis,
+    k: int | None,
+    extra: tuple[int, ...] = (),
+    threshold: float = DIAGNOSTIC_THRESHOLD,
+) -> list[int]:
+    """The causal top ``k`` lines (None: every line whose causal verdict reaches
+    ``threshold``) plus those of ``extra`` that hold code (e.g. around the last edit, or a
+    change set's changed lines), in file order."""
+    top = [ln.line for ln in analysis.causal_top_lines(confirm_count(analysis, k, threshold))]
     with_code = {ln.line for ln in analysis.lines if ln.verdict is not None}
     return sorted(set(top) | (set(extra) & with_code))
 
@@ -81,14 +104,16 @@ def confirm_top_lines(
     judge: LoadedModel,
     live: LoadedModel,
     analysis: FileAnalysis,
-    k: int,
+    k: int | None,
     extra_lines: tuple[int, ...] = (),
     progress: ProgressFn | None = None,
     suggest: bool = True,
+    threshold: float = DIAGNOSTIC_THRESHOLD,
 ) -> None:
-    """Confirm the causal top ``k`` lines (and ``extra_lines``) of ``analysis`` with
-    ``judge`` and attach the verdicts to it; a note says when they are causal only or per
-    line."""
+    """Confirm the causal top ``k`` lines (None: every line whose causal verdict reaches
+    ``threshold``) and ``extra_lines`` of ``analysis`` with ``judge`` and attach the verdicts
+    to it; a note says when they are causal only or per line."""
+    k = confirm_count(analysis, k, threshold)
     found = confirm(
         judge,
         live,

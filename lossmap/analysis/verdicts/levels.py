@@ -4,6 +4,9 @@ from __future__ import annotations
 
 #: Default display threshold, bits: tokens the model gave less than 1/256 are highlighted.
 DEFAULT_DISPLAY_THRESHOLD = 8.0
+#: Default diagnostic threshold, bits of margin: lines whose verdict reaches it are "the model
+#: is confused here" in the editor, and the candidates ``--confirm all`` confirms.
+DIAGNOSTIC_THRESHOLD = 10.0
 #: Each level above the threshold is this many bits wide.
 LEVEL_STEP = 3.0
 #: Number of levels; the last one is open-ended.
