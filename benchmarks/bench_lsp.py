@@ -6,6 +6,12 @@
     complete result, p50/p95 over the versions the server published (versions typed over
     before the debounce fires or while they are scored are dropped, by design). Hover
     requests sent while a re-score runs: answered within 50 ms?
+[6] The judge in a whole file (``--judge-edits N``): a standard-library module of about
+    ``--judge-lines`` lines is opened; once it is scored, N edits at random code lines (a
+    name gets one letter more, as a typo would), each after the previous version's full
+    result. Latency from the didChange to the first publishDiagnostics of that version (the
+    live highlights) and to the twoSidedReady of that version that lists the edited line
+    (the judge's verdict on it), p50 and max.
 [5] Cold start: server process start -> first diagnostics of an opened file; the first run on an
     empty model cache (the GGUF is converted) and later runs.
 
@@ -199,6 +205,70 @@ async def typing_session(args, env: dict[str, str]) -> None:
     await editor.stop()
 
 
+async def judge_session(args, env: dict[str, str]) -> None:
+    import random
+    import re
+
+    sys.path.insert(0, str(Path(__file__).parent / "bugloc"))
+    from bench_judge_cost import closest_module
+    from mutants import module_text
+
+    module, n_lines = closest_module(args.judge_lines)
+    text = module_text(module)
+    options = {"model": args.model, "judge": args.judge, "device": args.device, "debounceMs": 300}
+    editor = Editor(env, options)
+    verdicts: dict[int, tuple[float, list[int]]] = {}
+
+    @editor.client.feature("lossmap/twoSidedReady")
+    def _two_sided(ls, params) -> None:
+        get = params.get if isinstance(params, dict) else lambda k: getattr(params, k, None)
+        verdicts.setdefault(get("version"), (time.perf_counter(), []))[1].append(
+            (time.perf_counter(), list(get("lines")))
+        )
+
+    await editor.start()
+    t = time.perf_counter()
+    editor.open(text)
+    await until(lambda: 1 in editor.complete, 1800)
+    print(f"[6] {module} ({n_lines} lines) scored in {time.perf_counter() - t:.0f} s", flush=True)
+    rng = random.Random(module)
+    lines = text.splitlines()
+    candidates = [
+        n for n, line in enumerate(lines) if re.search(r"\b[a-z_]{4,}\b", line.split("#")[0])
+    ]
+    highlights, judged = [], []
+    version = 1
+    for _ in range(args.judge_edits):
+        row = rng.choice(candidates)
+        word = re.search(r"\b[a-z_]{4,}\b", lines[row].split("#")[0])
+        version += 1
+        sent = time.perf_counter()
+        editor.type_at(version, row, word.end(), "x")
+        lines[row] = lines[row][: word.end()] + "x" + lines[row][word.end() :]
+
+        def has_verdict(v=version, line=row + 1) -> bool:
+            return any(line in ls for _, ls in verdicts.get(v, (0, []))[1])
+
+        await until(lambda v=version: v in editor.first_diag, 600)
+        await until(has_verdict, 900)
+        first_ok = min(t for t, ls in verdicts[version][1] if row + 1 in ls)
+        highlights.append(editor.first_diag[version] - sent)
+        judged.append(first_ok - sent)
+        print(
+            f"[6] edit of line {row + 1}: highlights {highlights[-1]:.1f} s,"
+            f" the judge's verdict on it {judged[-1]:.1f} s",
+            flush=True,
+        )
+        await until(lambda v=version: v in editor.complete, 900)
+    print(
+        f"[6] {len(judged)} edits in {module} ({n_lines} lines): didChange -> first"
+        f" publishDiagnostics p50 {statistics.median(highlights):.1f} s, max"
+        f" {max(highlights):.1f} s; -> the judge's verdict on the edited line p50"
+        f" {statistics.median(judged):.1f} s, max {max(judged):.1f} s"
+    )
+    await editor.stop()
+
+
 async def cold_start(args, env: dict[str, str], label: str) -> float:
     options = {"model": args.model, "judge": args.judge, "device": args.device}
     t = time.perf_counter()
@@ -226,8 +296,15 @@ async def main() -> None:
     )
     ap.add_argument("--cold-runs", type=int, default=2, help="later (warm-cache) runs for [5]")
     ap.add_argument("--skip-first-run", action="store_true", help="no empty-cache run for [5]")
+    ap.add_argument("--judge-edits", type=int, default=0, help="[6] edits in a whole file")
+    ap.add_argument("--judge-lines", type=int, default=2000, help="[6] the file's size")
+    ap.add_argument("--only-judge", action="store_true", help="run [6] alone")
     args = ap.parse_args()
     env = dict(os.environ)
+    if args.judge_edits:
+        await judge_session(args, env)
+    if args.only_judge:
+        return
     await typing_session(args, env)
     if not args.skip_first_run:
         with tempfile.TemporaryDirectory() as empty:

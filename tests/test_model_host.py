@@ -254,3 +254,46 @@ def test_a_confirmation_cut_short_by_a_model_change_delivers_nothing(fim_model_d
     _scored(host)  # one worker: once this ran, the confirmation has finished
     assert len(checks) >= 2
     assert done == [], "verdicts made before the model change were delivered"
+
+
+def test_scoring_gives_way_to_an_urgent_confirmation_and_keeps_its_work(fim_model_dirs):
+    """The server confirms an edited line from the provisional result: the document's scoring
+    stops for it (nothing delivered), the judge runs, and scoring queued again resumes."""
+    live_dir, twin_dir, _ = fim_model_dirs
+    host = ModelHost()
+    judged = threading.Event()
+    host.load(
+        ModelRoles(str(live_dir), str(twin_dir)),
+        "cpu",
+        lambda *a: None,
+        lambda error: None,
+        lambda error: judged.set(),
+    )
+    assert judged.wait(60) and host.judge_state == "ready"
+    first = _scored(host)  # the document as it was; then an edit near the top
+    edited_text = TEXT.replace("x + 1", "x + 2", 1) * 30
+    done: list = []
+    events: list[str] = []
+    confirmed: list = []
+
+    def on_partial(analysis) -> None:  # on the worker, as the server's would be queued
+        events.append("partial")
+        urgent = _confirm_job(host, analysis, confirmed, lines=(2,))
+        urgent.urgent = True
+        host.submit(urgent)
+
+    score, _ = job("file:///a", 1.0, done, text=edited_text)
+    score.on_partial, score.generation = on_partial, host.generation
+    host.pool.get("file:///a", host.loaded, 5).score(first.scored.text)
+    host.submit(score)
+    deadline = time.monotonic() + 60
+    while not confirmed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert events == ["partial"] and not done  # the scoring stopped for the judge
+    confirmation, error = confirmed[0]
+    assert error is None and set(confirmation.lines) == {2}
+    again, finished = job("file:///a", 1.0, done, text=edited_text)
+    again.generation = host.generation
+    host.submit(again)
+    assert finished.wait(60) and done[-1][2] is None
+    assert host.pool.get("file:///a", host.loaded, 5).last_run.reused > 0

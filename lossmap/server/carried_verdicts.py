@@ -18,9 +18,12 @@ from ..analysis.verdicts.lines import LineSummary
 from ..analysis.verdicts.two_sided import TwoSidedLine
 
 
-def carry_verdicts(old: FileAnalysis, new: FileAnalysis) -> dict[int, TwoSidedLine]:
+def carry_verdicts(
+    old: FileAnalysis, new: FileAnalysis, mark: bool = True
+) -> dict[int, TwoSidedLine]:
     """``old``'s two-sided lines that read and tokenize the same in ``new``, at their new
-    line numbers and token indices, marked ``carried``."""
+    line numbers and token indices, marked ``carried`` (``mark`` False: both analyses are of
+    the same text, a provisional result and the full one)."""
     if not old.two_sided or old.scored.model != new.scored.model:
         return {}
     # Lines matched by difflib, not by one common prefix and suffix: between two results
@@ -47,6 +50,6 @@ def carry_verdicts(old: FileAnalysis, new: FileAnalysis) -> dict[int, TwoSidedLi
             line=after.line,
             tokens={index[i]: t for i, t in verdict.tokens.items() if i in index},
             worst_token=index.get(verdict.worst_token),
-            carried=True,
+            carried=verdict.carried or mark,
         )
     return carried

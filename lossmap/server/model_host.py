@@ -83,6 +83,9 @@ class ConfirmJob(Job[Confirmation]):
     kind: ClassVar[str] = "confirm"
     analysis: FileAnalysis
     lines: tuple[int, ...]
+    #: The edited lines of a provisional result: the document's scoring job stops for it
+    #: (keeping its work) and the server queues the rest of the scoring again afterwards.
+    urgent: bool = False
 
 
 def _load(
@@ -248,6 +251,12 @@ class ModelHost:
         with self._cv:
             return any(isinstance(job, ScoreJob) for job in self._jobs.values())
 
+    def _urgent_waits(self, uri: str) -> bool:
+        """Whether an urgent confirmation of ``uri`` is queued (its scoring gives way)."""
+        with self._cv:
+            job = self._jobs.get(uri)
+            return isinstance(job, ConfirmJob) and job.urgent
+
     def _confirmations_wait(self) -> bool:
         """Whether a confirmation is queued; called with the lock held."""
         return any(isinstance(job, ConfirmJob) for job in self._jobs.values())
@@ -318,7 +327,9 @@ class ModelHost:
 
         try:
             scored = scorer.score(
-                job.text, on_partial=on_partial, keep_going=lambda: self._live(job)
+                job.text,
+                on_partial=on_partial,
+                keep_going=lambda: self._live(job) and not self._urgent_waits(job.uri),
             )
         finally:
             self.pool.enforce()

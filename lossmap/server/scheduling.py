@@ -91,8 +91,10 @@ def why_not_scored(doc: OpenDocument, cfg: ServerConfig) -> str | None:
     return None
 
 
-def submit(ls: LossmapServer, key: str) -> None:
-    """The debounce timer fired: score the document's current text (or say why not)."""
+def submit(ls: LossmapServer, key: str, local_first: bool = True) -> None:
+    """The debounce timer fired: score the document's current text (or say why not).
+    ``local_first``: hand over the region after the edit first as a partial result (not when
+    resuming after an urgent confirmation: that region was handed over already)."""
     state = ls.docs.get(key)
     doc = ls.documents.get(key)
     if state is None or doc is None:
@@ -129,8 +131,14 @@ def submit(ls: LossmapServer, key: str) -> None:
             ),
             top_k=max(ls.config.top_k, 5),
             generation=ls.host.generation,
-            on_partial=lambda analysis: ls.loop.call_soon_threadsafe(
-                on_scored, ls, key, version, revision, analysis, None, True
+            on_partial=(
+                (
+                    lambda analysis: ls.loop.call_soon_threadsafe(
+                        on_scored, ls, key, version, revision, analysis, None, True
+                    )
+                )
+                if local_first
+                else None
             ),
         )
     )
@@ -159,17 +167,81 @@ def on_scored(
         return
     seconds = time.monotonic() - state.submitted_at
     previous = state.result.analysis if state.result is not None else None
+    same_text = state.result is not None and state.result.revision == revision
     judge = ls.host.roles.judge if ls.host.roles is not None else None
     if previous is not None and previous.judge is not None and previous.judge == judge:
-        analysis.two_sided = carry_verdicts(previous, analysis)  # a fresh analysis has none
+        # A fresh analysis has none.
+        analysis.two_sided = carry_verdicts(previous, analysis, mark=not same_text)
         if analysis.two_sided:
             analysis.judge = judge
     state.result = DocResult(version, revision, analysis, seconds, partial=partial)
     state.pull_id = None  # a partial and the full result share a version: pull again
     state.result.pieces = features.surprising_pieces(analysis, ls.config.display_threshold)
     publish(ls, key)
-    if not partial:
+    if partial:
+        confirm_edited_now(ls, key)
+    else:
         confirm(ls, key)
+
+
+def confirm_edited_now(ls: LossmapServer, key: str) -> None:
+    """A provisional result holds the edited lines fresh: let the judge confirm them now, in
+    front of the rest of the document's scoring (which stops, keeping its work, and is queued
+    again when the verdicts are in), so their verdict comes seconds after the edit instead of
+    after the whole file."""
+    state = ls.docs.get(key)
+    cfg = ls.config
+    if state is None or state.result is None or not state.edit_lines or cfg.confirm_lines == 0:
+        return
+    if ls.host.loaded is None or ls.host.judge_state != "ready" or ls.host.judge is None:
+        return  # a judge still loading (or none): the full result's rounds confirm them
+    if fim_format(ls.host.judge.tokenizer) is None:
+        return
+    analysis = state.result.analysis
+    fresh = analysis.scored.fresh_until
+    by_line = {ln.line: ln for ln in analysis.lines}
+    edited = [
+        n
+        for n in lines_to_confirm(analysis, 0, tuple(sorted(state.edit_lines)))
+        if fresh is None or max(by_line[n].token_indices) < fresh
+    ]
+    if not edited:
+        return
+    state.confirm_rounds = []  # the full result plans its own rounds
+    revision, generation = state.result.revision, ls.host.generation
+
+    def done(confirmation: Confirmation | None, error: str | None) -> None:
+        on_confirmed(ls, key, analysis, tuple(edited), generation, confirmation, error)
+        resume_scoring(ls, key, revision)
+
+    ls.host.submit(
+        ConfirmJob(
+            uri=key,
+            revision=revision,
+            priority=state.last_edit,
+            is_current=lambda: ls.current_revision(key) == revision,
+            on_done=lambda confirmation, error: ls.loop.call_soon_threadsafe(
+                done, confirmation, error
+            ),
+            analysis=analysis,
+            lines=tuple(edited),
+            generation=generation,
+            urgent=True,
+        )
+    )
+
+
+def resume_scoring(ls: LossmapServer, key: str, revision: int) -> None:
+    """Queue the rest of a document's scoring again after an urgent confirmation (the
+    scorer kept what it had done), unless the full result is in or the text moved on."""
+    state = ls.docs.get(key)
+    if state is None or state.result is None or not state.result.partial:
+        return
+    if ls.current_revision(key) != revision or state.result.revision != revision:
+        return  # edited meanwhile: the new version is scheduled already
+    submitted_at = state.submitted_at
+    submit(ls, key, local_first=False)
+    state.submitted_at = submitted_at  # the result's seconds count from the first submit
 
 
 def confirm_rounds(
