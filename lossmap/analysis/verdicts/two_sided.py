@@ -278,24 +278,27 @@ def _confirm_shared_cache(
             break  # stopped: the half-extended cache is thrown away
         last, cached_to = rows[-1], a  # ``last`` predicts ids[a]
         prefix_len = cache.get_seq_length()
-        causal = None
+        causal_rows = None
         if judge_causal:  # the judge reads the line after the code before it, then forgets it
-            rows = last[None]
+            causal_rows = last[None]
             if b - a > 1:
                 more = feed(cache, ids[a : b - 1])
                 crop_to(cache, prefix_len)
                 if more is None:
                     break
-                rows = torch.cat([rows, more])
-            causal = iter(_stats(loaded, rows, torch.tensor(ids[a:b], device=dev)))
+                causal_rows = torch.cat([causal_rows, more])
         suffix = ids[b : b + suffix_tokens]
         mid = 1 + len(suffix)  # position of <fim_middle>: it predicts ids[a]
         hidden = feed(cache, [fim.suffix, *suffix, fim.middle, *ids[a:b]], keep_from=mid)
         if hidden is None:
             break
-        pos = torch.arange(0, b - a, device=dev)
-        stats = _stats(loaded, hidden[pos], torch.tensor(ids[a:b], device=dev))
-        per_token = _per_token(loaded, ids, a, b, iter(stats), causal)
+        # One pass of the LM head for both views (it streams the whole head's weights).
+        rows, actual = hidden[: b - a], ids[a:b]
+        if causal_rows is not None:
+            rows, actual = torch.cat([rows, causal_rows]), actual * 2
+        stats = _stats(loaded, rows, torch.tensor(actual, device=dev))
+        causal = iter(stats[b - a :]) if causal_rows is not None else None
+        per_token = _per_token(loaded, ids, a, b, iter(stats[: b - a]), causal)
         summary = _summarize(line, per_token, tokens, syntax, None)
         if suggest and summary.combined is not None and summary.combined >= suggest_min:
             crop_to(cache, prefix_len + mid + 1)
