@@ -6,8 +6,9 @@ with each prefix bound of ``--prefixes`` (``two_sided.prefix_tokens``: at least 
 tokens of code before the line, at most 1.5x), pairing its causal and two-sided margins as the
 product does. Reported per bound: the bug line's rank within its function by the shipped line
 verdict of a confirmed line (min of the judge's causal and two-sided margins) and by the
-two-sided margin alone, and the judge's seconds per confirmed line. Results are appended per
-mutant (a run resumes); ``--summary`` prints the table.
+two-sided margin alone, and the judge's seconds per confirmed line (a quality run: its seconds
+are not a cost figure unless the machine was quiet; ``bench_judge_cost.py`` measures cost).
+Results are appended per mutant (a run resumes); ``--summary`` prints the table.
 
 Usage: python benchmarks/bench_judge_prefix.py [--count 24] [--prefixes 256 512 1024 2048]
        [--max-module-lines 2500] [--out judge_prefix.jsonl]
@@ -51,7 +52,7 @@ def summarize(path: Path) -> None:
         print("no records yet")
         return
     bounds = sorted({int(p) for r in records for p in r["by_prefix"]})
-    print(f"{len(records)} mutants in whole modules ({records[0]['machine']})")
+    print(f"{len(records)} mutants in whole modules ({records[-1]['machine']})")
     print("| prefix bound | shipped top-1 | top-3 | MRR | two-sided top-1 | MRR | s per line |")
     print("|---|---|---|---|---|---|---|")
     for p in bounds:
@@ -112,7 +113,7 @@ def main() -> None:
     chosen = chosen[: args.count]
     live = load_model(args.live)
     judge = load_model(args.judge, tokenizer_like=live)
-    machine = f"{platform.machine()}, {live.precision}"
+    machine = f"{platform.machine()}, judge in {judge.precision}"
     for n, m in enumerate(chosen):
         if m.ident in done:
             continue
