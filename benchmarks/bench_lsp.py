@@ -46,6 +46,7 @@ class Editor:
         self.env, self.options = env, options
         self.first_diag: dict[int, float] = {}
         self.complete: dict[int, float] = {}
+        self.partial: dict[int, float] = {}
         c = self.client
 
         @c.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
@@ -58,6 +59,8 @@ class Editor:
             get = params.get if isinstance(params, dict) else lambda k: getattr(params, k, None)
             if not get("partial"):
                 self.complete.setdefault(get("version"), time.perf_counter())
+            else:
+                self.partial.setdefault(get("version"), time.perf_counter())
 
         @c.feature(types.WORKSPACE_CONFIGURATION)
         def _config(ls, params):
@@ -254,8 +257,10 @@ async def judge_session(args, env: dict[str, str]) -> None:
         first_ok = min(t for t, ls in verdicts[version][1] if row + 1 in ls)
         highlights.append(editor.first_diag[version] - sent)
         judged.append(first_ok - sent)
+        local = editor.partial.get(version)
         print(
-            f"[6] edit of line {row + 1}: highlights {highlights[-1]:.1f} s,"
+            f"[6] edit of line {row + 1}: highlights {highlights[-1]:.1f} s"
+            f" (local result {'-' if local is None else f'{local - sent:.1f} s'}),"
             f" the judge's verdict on it {judged[-1]:.1f} s",
             flush=True,
         )

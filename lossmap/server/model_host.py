@@ -35,6 +35,7 @@ from ..analysis.models.roles import ModelRoles, role_progress
 from ..analysis.progress import ProgressFn
 from ..analysis.scoring.scorer_pool import ScorerPool
 from ..analysis.verdicts.confirm import Confirmation, confirm
+from ..analysis.verdicts.two_sided import JUDGE_PIECE_TOKENS
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ class ScoreJob(Job[FileAnalysis]):
     on_partial: Callable[[FileAnalysis], None] | None = None
 
 
+#: Tokens per judge pass for an urgent confirmation (an edited line): about 2 s per piece with
+#: bfloat16 matmuls on 2 CPU cores, against about 0.5 s for 32 at a third of the throughput.
+URGENT_PIECE_TOKENS = 256
+
+
 @dataclass(kw_only=True)
 class ConfirmJob(Job[Confirmation]):
     """Confirm ``lines`` (1-based) of the finished ``analysis`` two-sided with the judge."""
@@ -85,6 +91,7 @@ class ConfirmJob(Job[Confirmation]):
     lines: tuple[int, ...]
     #: The edited lines of a provisional result: the document's scoring job stops for it
     #: (keeping its work) and the server queues the rest of the scoring again afterwards.
+    #: Confirmed in larger pieces and without suggestions (the next round adds them).
     urgent: bool = False
 
 
@@ -353,6 +360,10 @@ class ModelHost:
                 job.lines,
                 # Yield to any scoring job; the server queues the rest again.
                 keep_going=lambda: self._live(job) and not self._scoring_waits(),
+                # The user waits for an urgent verdict: larger pieces run faster (each pass
+                # streams all weights), a new edit's scoring waits longer for one.
+                piece_tokens=URGENT_PIECE_TOKENS if job.urgent else JUDGE_PIECE_TOKENS,
+                suggest=not job.urgent,
             )
         finally:
             self._judge_used = time.monotonic()

@@ -198,12 +198,12 @@ def confirm_edited_now(ls: LossmapServer, key: str) -> None:
     if fim_format(ls.host.judge.tokenizer) is None:
         return
     analysis = state.result.analysis
-    fresh = analysis.scored.fresh_until
+    fresh = analysis.scored.fresh_until  # a character offset
     by_line = {ln.line: ln for ln in analysis.lines}
     edited = [
         n
         for n in lines_to_confirm(analysis, 0, tuple(sorted(state.edit_lines)))
-        if fresh is None or max(by_line[n].token_indices) < fresh
+        if fresh is None or analysis.tokens[max(by_line[n].token_indices)].end <= fresh
     ]
     if not edited:
         return
@@ -211,7 +211,10 @@ def confirm_edited_now(ls: LossmapServer, key: str) -> None:
     revision, generation = state.result.revision, ls.host.generation
 
     def done(confirmation: Confirmation | None, error: str | None) -> None:
+        # The verdicts came without suggestions: the edited lines stay in the next round.
+        edit_lines = set(state.edit_lines)
         on_confirmed(ls, key, analysis, tuple(edited), generation, confirmation, error)
+        state.edit_lines |= edit_lines
         resume_scoring(ls, key, revision)
 
     ls.host.submit(

@@ -16,7 +16,13 @@ from ..models.roles import share_tokenizer
 from ..progress import ProgressFn
 from .file_analysis import FileAnalysis
 from .levels import DIAGNOSTIC_THRESHOLD
-from .two_sided import DEFAULT_PREFIX_TOKENS, TwoSidedLine, confirm_lines, fim_format
+from .two_sided import (
+    DEFAULT_PREFIX_TOKENS,
+    JUDGE_PIECE_TOKENS,
+    TwoSidedLine,
+    confirm_lines,
+    fim_format,
+)
 
 #: Lines below this combined margin (bits) get no "the model would write" suggestion.
 SUGGEST_MIN_BITS = 2.0
@@ -43,11 +49,13 @@ def confirm(
     suggest: bool = True,
     keep_going: Callable[[], bool] | None = None,
     prefix_tokens: int = DEFAULT_PREFIX_TOKENS,
+    piece_tokens: int = JUDGE_PIECE_TOKENS,
 ) -> Confirmation:
     """Two-sided verdicts of ``lines`` (1-based) of ``analysis``, which ``live`` scored, by
     ``judge`` (may be ``live`` itself). ``suggest``: decode what the model would write on
     lines that look wrong; ``keep_going`` is asked between lines (and pieces of work);
-    ``prefix_tokens``: how much code before a line the judge sees (``two_sided``)."""
+    ``prefix_tokens``: how much code before a line the judge sees (``two_sided``);
+    ``piece_tokens``: with ``keep_going``, the model work between two questions."""
     if fim_format(judge.tokenizer) is None:
         note = f"model '{judge.name}' has no fill-in-the-middle tokens: verdicts are causal only"
         return Confirmation(judge.name, {}, note)
@@ -69,6 +77,7 @@ def confirm(
         line_level=line_level,
         judge_causal=judge is not live,
         prefix_tokens=prefix_tokens,
+        piece_tokens=piece_tokens,
     )
     return Confirmation(judge.name, verdicts, note)
 

@@ -148,6 +148,7 @@ def confirm_lines(
     batch: int | None = None,
     line_level: bool = False,
     judge_causal: bool = False,
+    piece_tokens: int = JUDGE_PIECE_TOKENS,
 ) -> dict[int, TwoSidedLine]:
     """Two-sided numbers for the given 1-based ``lines`` of ``analysis`` (use
     :func:`verdicts.confirm.confirm`, which decides ``line_level`` and ``judge_causal``).
@@ -157,8 +158,9 @@ def confirm_lines(
 
     ``suggest``: also decode what the model would write on lines whose combined margin
     reaches ``suggest_min`` bits (about a second per line on a CPU). ``keep_going`` is asked
-    before each line; when it says no, the lines done so far are returned. Returns {} when the
-    model has no FIM markers (callers keep the causal verdicts).
+    before each line and between pieces of ``piece_tokens`` tokens of model work; when it says
+    no, the lines done so far are returned. Returns {} when the model has no FIM markers
+    (callers keep the causal verdicts).
 
     ``batch``: lines per forward pass. 1 (the default on CPU) walks the lines in order over
     one shared, cropped KV cache; larger values (the default on CUDA: 8) run whole prompts
@@ -196,7 +198,7 @@ def confirm_lines(
     options = (suggest, suggest_min, progress, keep_going)
     if batch > 1:
         return _confirm_batched(*args, batch, *options, judge_causal)
-    return _confirm_shared_cache(*args, *options, judge_causal)
+    return _confirm_shared_cache(*args, *options, judge_causal, piece_tokens)
 
 
 def prefix_start(a: int, prefix_tokens: int, line_starts: list[int]) -> int:
@@ -235,6 +237,7 @@ def _stats(loaded, hidden_rows: torch.Tensor, actual: torch.Tensor) -> list[Toke
 def _confirm_shared_cache(
     loaded, analysis, ids, todo, starts, fim, suffix_tokens,
     suggest, suggest_min, progress, keep_going, judge_causal=False,
+    piece_tokens=JUDGE_PIECE_TOKENS,
 ) -> dict[int, TwoSidedLine]:  # fmt: skip
     from transformers import DynamicCache
 
@@ -243,7 +246,7 @@ def _confirm_shared_cache(
     dev = loaded.device
     # With ``keep_going`` (the server), the model runs in pieces so that a waiting scoring
     # job never waits for more than one piece; without it, in one pass per step.
-    piece = JUDGE_PIECE_TOKENS if keep_going is not None else None
+    piece = piece_tokens if keep_going is not None else None
 
     def feed(cache, new_ids: list[int], keep_from: int = 0) -> torch.Tensor | None:
         """Append ``new_ids`` to ``cache``; their hidden states from ``keep_from`` on
