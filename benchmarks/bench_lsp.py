@@ -209,8 +209,11 @@ async def typing_session(args, env: dict[str, str]) -> None:
 
 
 async def judge_session(args, env: dict[str, str]) -> None:
+    import io
+    import keyword
     import random
     import re
+    import tokenize
 
     sys.path.insert(0, str(Path(__file__).parent / "bugloc"))
     from bench_judge_cost import closest_module
@@ -235,19 +238,20 @@ async def judge_session(args, env: dict[str, str]) -> None:
     await until(lambda: 1 in editor.complete, 1800)
     print(f"[6] {module} ({n_lines} lines) scored in {time.perf_counter() - t:.0f} s", flush=True)
     rng = random.Random(module)
-    lines = text.splitlines()
-    candidates = [
-        n for n, line in enumerate(lines) if re.search(r"\b[a-z_]{4,}\b", line.split("#")[0])
+    # Names in code (not in strings or comments, which the judge never confirms): (row, end).
+    names = [
+        (tok.end[0] - 1, tok.end[1])
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+        if tok.type == tokenize.NAME
+        and re.fullmatch(r"[a-z_]{4,}", tok.string)
+        and not keyword.iskeyword(tok.string)
     ]
     highlights, judged = [], []
     version = 1
-    for _ in range(args.judge_edits):
-        row = rng.choice(candidates)
-        word = re.search(r"\b[a-z_]{4,}\b", lines[row].split("#")[0])
+    for row, end in sorted(rng.sample(names, args.judge_edits), key=lambda _: rng.random()):
         version += 1
         sent = time.perf_counter()
-        editor.type_at(version, row, word.end(), "x")
-        lines[row] = lines[row][: word.end()] + "x" + lines[row][word.end() :]
+        editor.type_at(version, row, end, "x")  # a typo: one letter more on a name
 
         def has_verdict(v=version, line=row + 1) -> bool:
             return any(line in ls for _, ls in verdicts.get(v, (0, []))[1])
