@@ -3,7 +3,7 @@
 For planted bugs (``bugloc/mutants.py``) in their whole standard-library modules, the live
 model scores the module once; then the judge confirms every code line of the mutated function
 with each prefix bound of ``--prefixes`` (``two_sided.prefix_tokens``: at least that many
-tokens of code before the line, at most 1.5x), pairing its causal and two-sided margins as the
+tokens of code before the line, at most 1.75x), pairing its causal and two-sided margins as the
 product does. Reported per bound: the bug line's rank within its function by the shipped line
 verdict of a confirmed line (min of the judge's causal and two-sided margins) and by the
 two-sided margin alone, and the judge's seconds per confirmed line (a quality run: its seconds

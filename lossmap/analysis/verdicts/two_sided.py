@@ -50,9 +50,9 @@ _FIM_MARKERS = (
 )
 #: Tokens of code after the line that the model sees (more costs more per line).
 DEFAULT_SUFFIX_TOKENS = 128
-#: Tokens of code before the line that the model sees, at least (at most 1.5x as many plus
-#: the rest of the line the prefix starts in). Chosen on planted bugs in whole files
-#: (benchmarks/bench_judge_prefix.py).
+#: Tokens of code before the line that the model sees, at least (below 1.5x as many from the
+#: grid, 1.75x when moved back to a line start). Chosen on planted bugs in whole files and
+#: the judge's cost (benchmarks/RESULTS.md, "bounded prefix").
 DEFAULT_PREFIX_TOKENS = 512
 #: Lines confirmed by default: the causal top K (measured in benchmarks/bugloc).
 DEFAULT_CONFIRM = 8
