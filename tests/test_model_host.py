@@ -104,7 +104,7 @@ def test_closing_a_document_forgets_its_scorer(tiny_model_dir):
 
 def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_dirs):
     live_dir, twin_dir, _ = fim_model_dirs
-    host = ModelHost(judge_idle_seconds=0.3)
+    host = ModelHost(judge_idle_seconds=1.0)
     judged = threading.Event()
     host.load(
         ModelRoles(str(live_dir), str(twin_dir)),
@@ -113,10 +113,11 @@ def test_the_judge_confirms_and_is_freed_when_idle_then_loaded_again(fim_model_d
         lambda error: None,
         lambda error: judged.set(),
     )
-    assert judged.wait(60) and host.judge_state == "ready"
-    assert host.judge is not host.loaded
+    assert judged.wait(60)
+    with host._cv:  # the idle release may come any time after the load (a busy machine)
+        assert host.judge_state == "ready" and host.judge is not host.loaded
+        first_judge = weakref.ref(host.judge.model)
     assert gc.get_freeze_count() > 0  # loading froze what it left, out of the GC's walks
-    first_judge = weakref.ref(host.judge.model)
 
     analysis = _scored(host)
 

@@ -21,6 +21,7 @@ export const SERVER_KEYS = [
   'topK',
   'confirmLines',
   'confirmAroundEdit',
+  'confirmCandidates',
   'cacheBudgetMb',
 ] as const;
 

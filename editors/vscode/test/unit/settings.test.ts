@@ -34,6 +34,7 @@ const SECTION = {
   topK: 5,
   confirmLines: 0,
   confirmAroundEdit: 1,
+  confirmCandidates: true,
   cacheBudgetMb: 512,
 };
 
