@@ -28,13 +28,15 @@ from lsp_helpers import (
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
-# Two lines confirmed two-sided per re-score keeps the background work small in tests.
+# Two lines confirmed two-sided per re-score, and no background round over every candidate,
+# keep the judge's work small in tests.
 OPTIONS = {
     "model": "default",
     "judge": "same",
     "device": "cpu",
     "debounceMs": 50,
     "confirmLines": 2,
+    "confirmCandidates": False,
 }
 EXAMPLE = (REPO / "examples" / "planted_bug.py").read_text()
 BUG_LINE = 15  # 0-based: `    return item` where `return best` was meant
@@ -427,7 +429,11 @@ async def test_a_model_that_fails_to_load_is_reported_and_the_server_keeps_servi
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def both_roles(lsp_client: LanguageClient):
     # The defaults on CPU: default scores live, default-large judges.
-    await start(lsp_client, "neovim@v0.11", {"device": "cpu", "debounceMs": 50, "confirmLines": 2})
+    await start(
+        lsp_client,
+        "neovim@v0.11",
+        {"device": "cpu", "debounceMs": 50, "confirmLines": 2, "confirmCandidates": False},
+    )
     yield
     await lsp_client.shutdown_session()
 
