@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "bugloc"))
 
 from mutants import make_mutants, module_text  # noqa: E402
-from run import line_scores, rank_of  # noqa: E402
+from run import line_scores, rank_of, read_records  # noqa: E402
 
 from lossmap.analysis import analyze_text, load_model  # noqa: E402
 from lossmap.analysis.verdicts.two_sided import DEFAULT_SUFFIX_TOKENS, confirm_lines  # noqa: E402
@@ -40,14 +40,8 @@ RULES = {
 }
 
 
-def read(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-
 def summarize(path: Path) -> None:
-    records = read(path)
+    records = read_records(path)
     if not records:
         print("no records yet")
         return
@@ -96,7 +90,7 @@ def main() -> None:
     if args.summary:
         summarize(out)
         return
-    done = {r["id"] for r in read(out)}
+    done = {r["id"] for r in read_records(out)}
     mutants = [
         m
         for m in make_mutants(400)

@@ -12,6 +12,7 @@ lines -> :func:`on_confirmed` adds the judge's verdicts, publishes again and sen
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -208,14 +209,32 @@ def confirm_edited_now(ls: LossmapServer, key: str) -> None:
     if not edited:
         return
     state.confirm_rounds = []  # the full result plans its own rounds
-    revision, generation = state.result.revision, ls.host.generation
+    revision = state.result.revision
+    _queue_confirmation(
+        ls, key, state, tuple(edited), urgent=True, after=lambda: resume_scoring(ls, key, revision)
+    )
+
+
+def _queue_confirmation(
+    ls: LossmapServer,
+    key: str,
+    state: DocState,
+    lines: tuple[int, ...],
+    urgent: bool = False,
+    after: Callable[[], None] | None = None,
+) -> None:
+    """Queue the judge's confirmation of ``lines`` of the document's current result;
+    :func:`on_confirmed` takes the verdicts (an urgent one keeps the edited lines for the next
+    round: it decodes no suggestion), then ``after`` runs."""
+    revision, analysis = state.result.revision, state.result.analysis
+    generation = ls.host.generation
 
     def done(confirmation: Confirmation | None, error: str | None) -> None:
-        # The verdicts came without suggestions: the edited lines stay in the next round.
-        edit_lines = set(state.edit_lines)
-        on_confirmed(ls, key, analysis, tuple(edited), generation, confirmation, error)
-        state.edit_lines |= edit_lines
-        resume_scoring(ls, key, revision)
+        on_confirmed(
+            ls, key, analysis, lines, generation, confirmation, error, keep_edit_lines=urgent
+        )
+        if after is not None:
+            after()
 
     ls.host.submit(
         ConfirmJob(
@@ -227,9 +246,9 @@ def confirm_edited_now(ls: LossmapServer, key: str) -> None:
                 done, confirmation, error
             ),
             analysis=analysis,
-            lines=tuple(edited),
+            lines=lines,
             generation=generation,
-            urgent=True,
+            urgent=urgent,
         )
     )
 
@@ -295,23 +314,7 @@ def confirm(ls: LossmapServer, key: str, lines: tuple[int, ...] | None = None) -
         if not state.confirm_rounds:
             return
         lines = state.confirm_rounds.pop(0)
-    revision, analysis = result.revision, result.analysis
-    requested = lines
-    generation = host.generation
-    host.submit(
-        ConfirmJob(
-            uri=key,
-            revision=revision,
-            priority=state.last_edit,
-            is_current=lambda: ls.current_revision(key) == revision,
-            on_done=lambda confirmation, error: ls.loop.call_soon_threadsafe(
-                on_confirmed, ls, key, analysis, requested, generation, confirmation, error
-            ),
-            analysis=analysis,
-            lines=requested,
-            generation=generation,
-        )
-    )
+    _queue_confirmation(ls, key, state, lines)
 
 
 def on_confirmed(
@@ -322,8 +325,10 @@ def on_confirmed(
     generation: int,
     confirmation: Confirmation | None,
     error: str | None,
+    keep_edit_lines: bool = False,
 ) -> None:
-    """The judge's verdicts for ``requested`` lines of ``analysis`` arrived."""
+    """The judge's verdicts for ``requested`` lines of ``analysis`` arrived
+    (``keep_edit_lines``: the edited lines are confirmed again in the next round)."""
     state = ls.docs.get(key)
     if state is None or state.result is None or state.result.analysis is not analysis:
         return  # superseded by a newer result
@@ -352,7 +357,8 @@ def on_confirmed(
     if missing:  # it gave way to scoring another document: finish later
         confirm(ls, key, missing)
         return
-    state.edit_lines.clear()
+    if not keep_edit_lines:
+        state.edit_lines.clear()
     if state.confirm_rounds:  # the next round, after this one's verdicts are out
         confirm(ls, key, state.confirm_rounds.pop(0))
     ready: TwoSidedReady = {
