@@ -308,8 +308,11 @@ async def main() -> None:
     ap.add_argument("--judge-edits", type=int, default=0, help="[6] edits in a whole file")
     ap.add_argument("--judge-lines", type=int, default=2000, help="[6] the file's size")
     ap.add_argument("--only-judge", action="store_true", help="run [6] alone")
+    ap.add_argument("--server-log", help="the server's job timings (LOSSMAP_LOG=debug) go here")
     args = ap.parse_args()
     env = dict(os.environ)
+    if args.server_log:
+        env.update(LOSSMAP_LOG="debug", LOSSMAP_LOG_FILE=args.server_log)
     if args.judge_edits:
         await judge_session(args, env)
     if args.only_judge:

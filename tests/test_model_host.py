@@ -298,3 +298,29 @@ def test_scoring_gives_way_to_an_urgent_confirmation_and_keeps_its_work(fim_mode
     host.submit(again)
     assert finished.wait(60) and done[-1][2] is None
     assert host.pool.get("file:///a", host.loaded, 5).last_run.reused > 0
+
+
+def test_a_partial_result_is_handled_on_the_event_loop_before_scoring_goes_on():
+    """The scorer hands a partial result to the event loop and waits until it is handled:
+    an urgent confirmation it queues is then in place before the scorer's next piece."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from lossmap.server.scheduling import _hand_over_and_wait
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        handled: list[str] = []
+
+        def handle() -> None:
+            time.sleep(0.2)  # the loop takes a while (publishing the partial result)
+            handled.append(threading.current_thread().name)
+
+        _hand_over_and_wait(SimpleNamespace(loop=loop), handle)
+        assert handled == [thread.name]  # ran on the loop, and before the call returned
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

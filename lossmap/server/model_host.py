@@ -22,6 +22,7 @@ A job made for an older model load delivers nothing.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from ..analysis.progress import ProgressFn
 from ..analysis.scoring.scorer_pool import ScorerPool
 from ..analysis.verdicts.confirm import Confirmation, confirm
 from ..analysis.verdicts.two_sided import JUDGE_PIECE_TOKENS
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -306,10 +309,20 @@ class ModelHost:
             job = self._next_job()
             if not self._live(job):
                 continue
+            started = time.monotonic()
             try:
                 result, error = self._run(job), None
             except Exception as err:  # keep serving: report and move on
                 result, error = None, f"{job.kind} failed: {type(err).__name__}: {err}"
+            _log.debug(
+                "%s%s of %s revision %d: %s in %.2f s",
+                job.kind,
+                " (urgent)" if getattr(job, "urgent", False) else "",
+                job.uri.rsplit("/", 1)[-1],
+                job.revision,
+                "stopped" if isinstance(result, Stopped) else "failed" if error else "done",
+                time.monotonic() - started,
+            )
             if isinstance(result, Stopped):
                 continue  # a newer version of the document is queued
             if job.generation != self._load_generation:

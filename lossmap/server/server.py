@@ -440,6 +440,16 @@ class _AnswersAreNotFailures(logging.Filter):
 def serve() -> None:
     """Run the server on stdio until the client says exit (``--stdio`` is implied)."""
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_AnswersAreNotFailures())
+    level = os.environ.get("LOSSMAP_LOG", "").upper()
+    if isinstance(logging.getLevelName(level), int):
+        # LOSSMAP_LOG=debug: each model job's timing (never buffer contents), on stderr or in
+        # LOSSMAP_LOG_FILE (a client may not read the server's stderr).
+        path = os.environ.get("LOSSMAP_LOG_FILE")
+        logging.basicConfig(
+            **({"filename": path} if path else {"stream": sys.stderr}),
+            level=level,
+            format="%(asctime)s %(name)s: %(message)s",
+        )
     code = 0
     try:
         server.start_io()

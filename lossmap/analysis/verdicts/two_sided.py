@@ -10,7 +10,7 @@ tokens (line starts are token boundaries), so every two-sided number belongs to 
 token as its causal twin.
 
 The code before a line is bounded: at least ``prefix_tokens`` tokens of it (all of it near the
-top of the file), starting on a grid of half that many tokens snapped back to a line start
+top of the file), starting on a grid of a quarter that many tokens snapped back to a line start
 (:func:`prefix_start`). So a line's numbers depend only on the text, never on which other
 lines are confirmed with it, and a line costs the same near the end of a 5,000-line file as
 near the top. Lines are taken in file order; lines whose prefixes start at the same place
@@ -50,8 +50,8 @@ _FIM_MARKERS = (
 )
 #: Tokens of code after the line that the model sees (more costs more per line).
 DEFAULT_SUFFIX_TOKENS = 128
-#: Tokens of code before the line that the model sees, at least (below 1.5x as many from the
-#: grid, 1.75x when moved back to a line start). Chosen on planted bugs in whole files and
+#: Tokens of code before the line that the model sees, at least (below 1.25x as many from the
+#: grid, 1.375x when moved back to a line start). Chosen on planted bugs in whole files and
 #: the judge's cost (benchmarks/RESULTS.md, "bounded prefix").
 DEFAULT_PREFIX_TOKENS = 512
 #: Lines confirmed by default: the causal top K (measured in benchmarks/bugloc).
@@ -203,11 +203,15 @@ def confirm_lines(
 
 def prefix_start(a: int, prefix_tokens: int, line_starts: list[int]) -> int:
     """Where the prefix of a line that starts at token ``a`` starts: the last point of a grid
-    of ``prefix_tokens // 2`` tokens that leaves at least ``prefix_tokens`` before ``a`` (0
+    of ``prefix_tokens // 4`` tokens that leaves at least ``prefix_tokens`` before ``a`` (0
     near the top), moved back to the start of the line it falls in when that line starts
-    less than half a grid step earlier (the prompt then begins with a whole line).
-    ``line_starts``: the token index of every line's first token, ascending."""
-    step = max(prefix_tokens // 2, 1)
+    at most half a grid step earlier (the prompt then begins with a whole line).
+    ``line_starts``: the token index of every line's first token, ascending.
+
+    The grid lets nearby lines share a cache walk; its step bounds how much more than
+    ``prefix_tokens`` a line may cost (a quarter, plus an eighth for the snap: the judge's
+    time per line grows faster than its prompt, measured in benchmarks/RESULTS.md)."""
+    step = max(prefix_tokens // 4, 1)
     if a <= prefix_tokens:
         return 0
     grid = (a - prefix_tokens) // step * step
