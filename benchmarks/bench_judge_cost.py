@@ -68,13 +68,14 @@ def append(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-#: Records written before the prefix was bounded carry no "path".
+#: Records written before the prefix was bounded carry no "path"; those named "prefix >= P
+#: tokens, ..." (no grid) were measured with a grid of P // 2.
 OLD_PATH = "prefix restarted 1,024 back, float32"
 
 
 def path_name(judge, prefix: int) -> str:
     """The confirmation path a record measured: the prefix bound and the judge's precision."""
-    return f"prefix >= {prefix} tokens, {judge.precision}"
+    return f"prefix >= {prefix} tokens (grid {prefix // 4}), {judge.precision}"
 
 
 def summarize(path: Path) -> None:

@@ -170,3 +170,57 @@ def test_documentation_languages_are_prose_throughout():
     python = "x = 1  # note\n"
     kinds = [s.kind for s in align(python, [(0, 1), (1, 7), (7, 14)], parse(python, "python"))]
     assert kinds == ["code", "code", "prose"]
+
+
+def _roles(text: str, language: str) -> dict[str, set[str | None]]:
+    """Each word of ``text`` (a word per token) -> the roles its occurrences got."""
+    import re
+
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]+|\s+", text)]
+    out: dict[str, set[str | None]] = {}
+    for (s, e), syn in zip(spans, align(text, spans, parse(text, language)), strict=True):
+        if re.fullmatch(r"\w+", text[s:e]):
+            out.setdefault(text[s:e], set()).add(syn.role)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "bound", "imported", "used"),
+    [
+        (
+            "python",
+            "import os\nfrom pkg import thing as alias\nclass Kls(Base):\n"
+            "    def meth(self, arg: Tp = dflt, *rest):\n        total, self.attr = fn(kw=arg)\n"
+            "        for item in rest:\n            total += item\n        box[key] = total\n",
+            {"Kls", "meth", "self", "arg", "rest", "total", "attr", "item"},
+            {"os", "pkg", "thing", "alias"},
+            {"Base", "Tp", "dflt", "fn", "kw", "box", "key"},
+        ),
+        (
+            "javascript",
+            "import { named } from 'mod';\nfunction fun(par) {\n  const loc = call(par);\n"
+            "  return loc;\n}\n",
+            {"fun", "par", "loc"},
+            {"named"},
+            {"call"},
+        ),
+        (
+            "go",
+            'package main\nimport "fmt"\nfunc Fun(par int) int {\n  loc := par + 1\n'
+            "  fmt.Println(loc)\n  return loc\n}\n",
+            {"Fun", "par", "loc"},
+            set(),
+            {"Println"},
+        ),
+    ],
+)
+def test_names_being_bound_or_imported_get_a_role_and_uses_do_not(
+    language, text, bound, imported, used
+):
+    roles = _roles(text, language)
+    for name in bound:
+        assert "binding" in roles[name], name
+    for name in imported:
+        assert roles[name] == {"import"}, name
+    for name in used:
+        assert roles[name] == {None}, name

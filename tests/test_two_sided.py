@@ -148,7 +148,7 @@ def test_models_without_fim_fall_back_to_causal_with_a_note(tiny):
     assert analysis.top_lines() == analysis.causal_top_lines()
 
 
-def test_only_confirmed_causal_top_lines_lead_the_ranking():
+def test_a_line_the_judge_cleared_sinks_below_lines_it_has_not_seen():
     from lossmap.analysis.verdicts.lines import LineSummary
     from lossmap.analysis.verdicts.ranking import rank_lines
     from lossmap.analysis.verdicts.two_sided import TwoSidedLine
@@ -158,9 +158,9 @@ def test_only_confirmed_causal_top_lines_lead_the_ranking():
 
     lines = [line(1, 12.0), line(2, 9.0), line(3, 5.0), line(4, 0.5)]
     confirmed = {
-        2: TwoSidedLine(2, {}, 8.0, 8.0, 2, None),  # in the causal top 2: leads
-        1: TwoSidedLine(1, {}, 1.0, 1.0, 1, None),  # in the top 2, but the code after agrees
-        4: TwoSidedLine(4, {}, 0.2, 0.2, 4, None),  # confirmed only because it was edited
+        2: TwoSidedLine(2, {}, 8.0, 8.0, 2, None),  # the code after it agrees it is odd
+        1: TwoSidedLine(1, {}, 1.0, 1.0, 1, None),  # cleared: the code after explains it
+        4: TwoSidedLine(4, {}, 0.2, 0.2, 4, None),
     }
-    ranked = [ln.line for ln in rank_lines(lines, confirmed=confirmed, confirm_k=2)]
-    assert ranked == [2, 1, 3, 4]
+    ranked = [ln.line for ln in rank_lines(lines, confirmed=confirmed)]
+    assert ranked == [2, 3, 1, 4]

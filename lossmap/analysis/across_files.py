@@ -3,8 +3,8 @@ diff``) or a corpus's most surprising lines (``lossmap report``).
 
 Each file is scored whole (the model sees the real context); only the given lines compete.
 The causal top ``confirm`` of them over all files are confirmed by the judge, and the one
-line ranking (:mod:`verdicts.ranking`) orders them: confirmed lines lead by their combined
-margin, the rest follow by their causal margin.
+line ranking (:mod:`verdicts.ranking`) orders them by their verdicts: the judge's combined
+margin where it looked, else the causal margin.
 """
 
 from __future__ import annotations
@@ -91,5 +91,5 @@ def rank_across_files(
             # k=0: only these lines, not the file's own causal top lines.
             confirm_top_lines(judge, live, analyses[path], 0, extra_lines=tuple(sorted(lines)))
         notes = sorted({n for c in candidates for n in c.analysis.notes})
-    ranked = rank(by_verdict, lambda c: c.line.verdict, lambda c: c.combined, confirm)
+    ranked = rank(by_verdict, lambda c: c.line.verdict, lambda c: c.combined)
     return RankedLines(analyses, ranked, notes)

@@ -10,7 +10,8 @@ from rich.text import Text
 
 from ..analysis import FileAnalysis
 from ..analysis.syntax.align import LAYOUT, PROSE
-from ..analysis.verdicts.levels import LEVEL_STEP, surprise_level
+from ..analysis.verdicts.levels import DIAGNOSTIC_THRESHOLD, LEVEL_STEP, surprise_level
+from ..analysis.verdicts.ranking import cleared
 from .safe_text import terminal_safe
 
 #: A CR that is not part of CRLF.
@@ -69,7 +70,8 @@ def _show(s: str) -> str:
 
 
 def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Table:
-    """The ``top`` most surprising lines, with the token and what the model expected."""
+    """The ``top`` most surprising lines, with the token and what the model expected; lines
+    the judge cleared are left out (a caption counts them)."""
     scale = 0.6931471805599453 if unit == "nats" else 1.0
     # Every string from the file goes in as Text: never parsed as rich markup.
     title = f"most surprising lines of {terminal_safe(analysis.name)}"
@@ -83,7 +85,19 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
     table.add_column("written → expected", overflow="fold", ratio=1, min_width=20)
     table.add_column("code", overflow="ellipsis", no_wrap=True, max_width=28)
     text = analysis.scored.text
-    for ln in analysis.top_lines(top):
+    ranked, dropped = [], 0
+    for ln in analysis.top_lines():
+        confirmed = analysis.two_sided.get(ln.line)
+        if cleared(ln.verdict, confirmed.combined if confirmed else None, DIAGNOSTIC_THRESHOLD):
+            dropped += 1
+        elif len(ranked) < top:
+            ranked.append(ln)
+    if dropped:
+        table.caption = Text(
+            f"{dropped} line{'s' if dropped > 1 else ''} at or above {DIAGNOSTIC_THRESHOLD:g}"
+            " bits cleared by the judge (the code after explains them): not listed"
+        )
+    for ln in ranked:
         confirmed = analysis.two_sided.get(ln.line)
         tok = analysis.tokens[analysis.worst_token(ln)]
         best = tok.alternatives[0] if tok.alternatives else None

@@ -14,6 +14,7 @@ from ..analysis.scoring.tokens import TokenScore
 from ..analysis.syntax.align import CODE, LAYOUT, PROSE
 from ..analysis.syntax.offsets import LINE_BREAK
 from ..analysis.verdicts.levels import LEVEL_COUNT, surprise_level
+from ..analysis.verdicts.two_sided import token_verdict
 from . import protocol
 from .config import ServerConfig
 from .positions import PositionMapper
@@ -146,23 +147,25 @@ def diagnostics(
     elsewhere with its causal margin, and the message says so.
     """
     line_of = analysis.line_of_token
-    two_sided = {i: t for ts in analysis.two_sided.values() for i, t in ts.tokens.items()}
     hits: list[tuple[int, float]] = []
     threshold = config.diagnostic_threshold
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
-        # The score below is at most the causal margin: most tokens end here, cheaply.
-        if tok.code_margin is None or tok.code_margin < threshold or syn.kind != CODE:
+        if tok.code_margin is None or syn.kind != CODE:
+            continue
+        line = analysis.two_sided.get(line_of[tok.index])
+        if line is None:
+            score = tok.code_margin
+        elif tok.index in line.tokens:  # the same number the line's combined verdict takes
+            score = token_verdict(tok, line.tokens[tok.index])
+        elif line.line_level and line.two_sided is not None:
+            score = min(tok.code_margin, line.two_sided)  # a judge with its own tokens
+        else:
+            score = tok.code_margin
+        if score < threshold:
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue
-        line = analysis.two_sided.get(line_of[tok.index])
-        score = tok.code_margin
-        if line is not None and tok.index in two_sided:
-            score = min(score, two_sided[tok.index].code_margin)
-        elif line is not None and line.line_level and line.two_sided is not None:
-            score = min(score, line.two_sided)  # a judge with its own tokens: line verdict
-        if score >= threshold:
-            hits.append((tok.index, score))
+        hits.append((tok.index, score))
     spans: list[list[tuple[int, float]]] = []
     for hit in hits:
         if spans and spans[-1][-1][0] == hit[0] - 1:

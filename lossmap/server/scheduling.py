@@ -332,9 +332,6 @@ def confirm(ls: LossmapServer, key: str, lines: tuple[int, ...] | None = None) -
     result = state.result
     if lines is None:
         state.confirm_rounds = confirm_rounds(result.analysis, cfg, state.edit_lines)
-        # Confirmed candidates lead the ranking: they are the causal top this many.
-        candidates = len(candidate_lines(result.analysis, cfg.diagnostic_threshold))
-        result.analysis.confirm_k = max(cfg.confirm_lines, candidates * cfg.confirm_candidates)
         if not state.confirm_rounds:
             return
         lines = state.confirm_rounds.pop(0)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from . import roles
 from .languages import PROSE_LANGUAGES
 from .offsets import char_to_byte_offsets
 
@@ -38,6 +39,7 @@ class TokenSyntax:
     path: tuple[str, ...] = ()  # root ... node_type
     label: str | None = None  # Perplexed-style <parent -> leaf>
     in_error: bool = False  # inside an ERROR node or touching a MISSING one
+    role: str | None = None  # a name being bound or imported (see ``roles``), else None
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class _NodeInfo:
     path: tuple[str, ...]
     in_error: bool
     prose: bool
+    binds: bool
 
 
 @dataclass
@@ -105,18 +108,20 @@ def _walk(root: Any, prose: bool = False) -> tuple[dict[tuple[int, int], _NodeIn
     ``prose``: the whole document is prose (a documentation language)."""
     info: dict[tuple[int, int], _NodeInfo] = {}
     leaves: list[Any] = []
-    stack = [(root, (), False, prose)]
+    stack = [(root, (), False, prose, False)]
     while stack:
-        node, parent_path, parent_error, parent_prose = stack.pop()
+        node, parent_path, parent_error, parent_prose, binds = stack.pop()
         path = (*parent_path, node.type)
         error = parent_error or node.is_error or node.is_missing
         prose = _prose_state(node.type, parent_prose)
-        info[(node.id, node.start_byte)] = _NodeInfo(path, error, prose)
+        info[(node.id, node.start_byte)] = _NodeInfo(path, error, prose, binds)
         children = node.children
         if not children:
             leaves.append(node)
-        for child in reversed(children):
-            stack.append((child, path, error, prose))
+        for i in range(len(children) - 1, -1, -1):
+            field = node.field_name_for_child(i) if node.child_count else None
+            child_binding = roles.child_binds(node.type, field, binds)
+            stack.append((children[i], path, error, prose, child_binding))
     return info, leaves
 
 
@@ -184,6 +189,12 @@ def align(
             label = f"<{node.type} -> {' '.join(leaf_types)}>"
         else:
             label = f"<{parent_type} -> {node.type}>"
+        role = None
+        if not node_info.prose and roles.is_name(node.type):
+            if roles.is_import(path):
+                role = roles.IMPORT
+            elif node_info.binds:
+                role = roles.BINDING
         out.append(
             TokenSyntax(
                 kind=PROSE if node_info.prose else CODE,
@@ -193,6 +204,7 @@ def align(
                 path=path,
                 label=label,
                 in_error=in_error,
+                role=role,
             )
         )
     return out

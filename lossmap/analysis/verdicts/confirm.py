@@ -138,6 +138,5 @@ def confirm_top_lines(
         analysis.notes.append(found.note)
     if fim_format(judge.tokenizer) is None:
         return
-    analysis.confirm_k = k
     analysis.judge = found.judge
     analysis.two_sided = found.lines

@@ -27,8 +27,6 @@ class FileAnalysis:
     notes: list[str] = field(default_factory=list)
     #: Lines confirmed with two-sided (fill-in-the-middle) scoring: line -> TwoSidedLine.
     two_sided: dict[int, TwoSidedLine] = field(default_factory=dict)
-    #: How many causal top lines the confirmation covered (they lead the ranking).
-    confirm_k: int = 0
     #: The syntax tree (None without a grammar), for analyses that walk it again.
     parsed: ParsedSource | None = None
     #: The model that confirmed ``two_sided`` (the judge role), when any did.
@@ -66,8 +64,9 @@ class FileAnalysis:
         return next((ln for ln in self.lines if ln.line == line), None)
 
     def top_lines(self, n: int | None = None) -> list[LineSummary]:
-        """The ``n`` most surprising lines: confirmed two-sided lines first, then causal."""
-        return rank_lines(self.lines, n, self.two_sided, self.confirm_k)
+        """The ``n`` most surprising lines by their verdicts: the judge's where it has looked,
+        else causal (see ``ranking``)."""
+        return rank_lines(self.lines, n, self.two_sided)
 
     def worst_token(self, line: LineSummary) -> int | None:
         """The token that decided ``line``'s rank: two-sided when the line was confirmed."""

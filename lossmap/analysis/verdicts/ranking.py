@@ -1,10 +1,12 @@
-"""The one line ranking: a file's lines (the editor, ``scan``) and lines of many files
-against each other (``diff``, ``report``) are ordered by the same rule.
+"""The one line ranking: a file's lines (the editor's diagnostics, ``scan``) and lines of many
+files against each other (``diff``, ``report``) are ordered by the same rule.
 
-Of the causal top ``confirm_k`` lines, those the judge confirmed two-sided come first, ordered
-by their combined margin; every other line follows by its causal verdict. The causal top lines
-were the most suspicious to begin with; lines confirmed only because they were just edited
-keep their causal place.
+A line's verdict is its causal verdict until the judge has looked at it; from then on it is
+the judge's combined verdict (per code token the smaller of the causal and two-sided margins,
+the max over the line). Lines are ranked by that verdict, most surprising first. So a line
+the judge cleared (the code after it explains it) sinks to where its combined verdict puts
+it, below every line still waiting for the judge with a higher causal verdict, and it is not
+a diagnostic unless its combined verdict reaches the threshold.
 """
 
 from __future__ import annotations
@@ -18,36 +20,39 @@ from .two_sided import TwoSidedLine
 T = TypeVar("T")
 
 
+def final_verdict(causal: float, combined: float | None) -> float:
+    """A line's verdict: the judge's combined verdict once it has one, else the causal."""
+    return causal if combined is None else combined
+
+
+def cleared(causal: float, combined: float | None, threshold: float) -> bool:
+    """Whether the judge cleared a line: its causal verdict reached ``threshold``, its
+    combined verdict does not (the code after it explains it)."""
+    return combined is not None and combined < threshold <= causal
+
+
 def rank(
     items: Sequence[T],
     verdict: Callable[[T], float],
     combined: Callable[[T], float | None],
-    confirm_k: int,
 ) -> list[T]:
-    """``items`` most surprising first: ``verdict`` is an item's causal margin, ``combined``
-    its two-sided combined margin (None when not confirmed). Ties keep the input order."""
-    causal = sorted(items, key=lambda item: -verdict(item))
-    lead = {id(item): c for item in causal[:confirm_k] if (c := combined(item)) is not None}
-
-    def key(item: T) -> tuple[int, float]:
-        return (0, -lead[id(item)]) if id(item) in lead else (1, -verdict(item))
-
-    return sorted(items, key=key)
+    """``items`` most surprising first by :func:`final_verdict`: ``verdict`` is an item's
+    causal verdict, ``combined`` its two-sided combined verdict (None when not confirmed).
+    Ties keep the input order."""
+    return sorted(items, key=lambda item: -final_verdict(verdict(item), combined(item)))
 
 
 def rank_lines(
     lines: list[LineSummary],
     top: int | None = None,
     confirmed: Mapping[int, TwoSidedLine] | None = None,
-    confirm_k: int = 0,
 ) -> list[LineSummary]:
     """A file's lines with a verdict, most surprising first (``confirmed``: line -> the
-    judge's verdict; ``confirm_k``: how many causal top lines the judge covered)."""
+    judge's verdict)."""
     confirmed = confirmed or {}
     ranked = rank(
         [ln for ln in lines if ln.verdict is not None],
         lambda ln: ln.verdict,
         lambda ln: confirmed[ln.line].combined if ln.line in confirmed else None,
-        confirm_k,
     )
     return ranked if top is None else ranked[:top]

@@ -467,7 +467,7 @@ def _summarize(line, per_token, tokens, syntax, suggestion) -> TwoSidedLine:
     code = [i for i in per_token if syntax[i].kind == CODE and tokens[i].code_margin is not None]
     if not code:
         return TwoSidedLine(line, per_token, None, None, None, suggestion)
-    combined = {i: min(_causal(tokens[i], per_token[i]), per_token[i].code_margin) for i in code}
+    combined = {i: token_verdict(tokens[i], per_token[i]) for i in code}
     worst = max(code, key=lambda i: combined[i])
     return TwoSidedLine(
         line=line,
@@ -479,10 +479,13 @@ def _summarize(line, per_token, tokens, syntax, suggestion) -> TwoSidedLine:
     )
 
 
-def _causal(live: TokenScore, judged: TwoSidedToken) -> float:
-    """The causal margin a line verdict pairs with the two-sided one: the judge's own when it
-    has one (both views from the stronger model), else the live model's."""
-    return judged.causal_margin if judged.causal_margin is not None else live.code_margin
+def token_verdict(live: TokenScore, judged: TwoSidedToken) -> float:
+    """A confirmed code token's verdict: the smaller of its causal margin (the judge's own
+    when it has one: both views from the stronger model, else the live model's) and its
+    two-sided margin. A line's combined verdict is the max over its code tokens; the
+    editor's diagnostics use the same number per token."""
+    causal = judged.causal_margin if judged.causal_margin is not None else live.code_margin
+    return min(causal, judged.code_margin)
 
 
 def _greedy_middle(loaded: LoadedModel, cache, hidden_at_middle, fim: FimFormat) -> str:
