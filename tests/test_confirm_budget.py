@@ -11,7 +11,7 @@ from lossmap.analysis import analyze_text
 from lossmap.analysis.verdicts.confirm import candidate_lines, confirm_top_lines
 from lossmap.cli import _confirm_budget
 from lossmap.server.config import ServerConfig
-from lossmap.server.scheduling import confirm_rounds
+from lossmap.server.scheduling import confirm_rounds, visible_first
 
 SOURCE = "".join(f"def f{i}(x):\n    return x * {i} + len(str(x)) - {i % 3}\n\n" for i in range(12))
 
@@ -53,6 +53,19 @@ def test_the_server_confirms_the_edit_then_the_top_then_every_other_candidate(an
     assert all(list(r) == sorted(r) for r in rounds)  # file order: one cache walk per round
     off = dataclasses.replace(cfg, confirm_candidates=False)
     assert confirm_rounds(analysis, off, edited) == rounds[:2]
+    # Candidates the user sees come right after the edited lines, before the top.
+    rest_line = min(set(rounds[2]))
+    seen = confirm_rounds(analysis, cfg, edited, visible=[(rest_line, rest_line)])
+    assert seen[0] == rounds[0] and seen[1] == (rest_line,)
+    assert sorted(n for r in seen for n in r) == sorted(n for r in rounds for n in r)
+
+
+def test_visible_lines_move_ahead_of_the_pending_rounds():
+    rounds = [(3, 40), (7, 55, 90)]
+    assert visible_first(rounds, [(50, 60)]) == [(55,), (3, 40), (7, 90)]
+    assert visible_first(rounds, [(1, 5), (88, 95)]) == [(3, 90), (40,), (7, 55)]
+    assert visible_first(rounds, [(100, 120)]) == rounds  # nothing pending there
+    assert visible_first(rounds, [(1, 100)], first=1) == [(3, 40), (7, 55, 90)]
 
 
 def test_confirm_budget_is_a_count_or_all():

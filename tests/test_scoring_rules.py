@@ -116,3 +116,36 @@ def test_whitespace_insensitive_numbers_match_a_dense_computation(model, request
         assert abs(tok.code_margin - margin) < 1e-4
         shared += tok.code_surprise < tok.surprise - 1e-3
     assert shared  # some tokens share a class with another spelling
+
+
+def test_bound_names_count_less_and_the_first_tokens_not_at_all_in_line_verdicts():
+    from lossmap.analysis.verdicts.lines import (
+        MIN_CONTEXT_TOKENS,
+        ROLE_DISCOUNT_BITS,
+        summarize_lines,
+    )
+
+    header = "x = 0\n" * (MIN_CONTEXT_TOKENS // 4 + 1)  # 4 tokens a line: past the start
+    text = f"import os\n{header}total = 1\nitems = count(total)\n"
+    # Margins (bits) of the tokens spelled so; every other token was the model's first choice.
+    tokens, syntax = _tokens_and_syntax(text, {"os": 15.0, "total": 12.0, "count": 9.0})
+    verdict = {text[ln.start : ln.end]: ln.verdict for ln in summarize_lines(text, tokens, syntax)}
+    assert verdict["import os"] is None  # 15 bits, but the model had seen no code yet
+    # `total` bound: its 12 bits count less (or not at all); used: in full.
+    bound = 0.0 if ROLE_DISCOUNT_BITS is None else max(12.0 - ROLE_DISCOUNT_BITS, 0.0)
+    assert verdict["total = 1"] == bound
+    assert verdict["items = count(total)"] == 12.0
+
+
+def _tokens_and_syntax(text: str, surprising: dict[str, float]):
+    import re
+
+    from lossmap.analysis.scoring.tokens import TokenScore
+    from lossmap.analysis.syntax.align import align, parse
+
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]+|\s+", text)]
+    tokens = [
+        TokenScore(i, 0, s, e, text[s:e], 1.0, 0.5, 1, 1.0, 1.0, surprising.get(text[s:e], 0.0))
+        for i, (s, e) in enumerate(spans)
+    ]
+    return tokens, align(text, spans, parse(text, "python"))

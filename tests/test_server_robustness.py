@@ -323,6 +323,22 @@ async def test_a_change_to_a_document_never_opened_is_ignored_quietly(vscode, tm
     assert await hover_at(vscode, uri, 0, 0) is None  # still answering
 
 
+async def test_visible_ranges_are_taken_and_malformed_ones_ignored(vscode):
+    uri = fresh_uri("visible.py")
+    open_doc(vscode, uri, CODE)
+    await scored(vscode, uri)
+    before = len(vscode.messages)
+    lines = {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}}
+    vscode.protocol.notify(
+        "lossmap/visibleRanges", {"textDocument": {"uri": uri}, "ranges": [lines]}
+    )
+    vscode.protocol.notify("lossmap/visibleRanges", {"textDocument": {"uri": uri}, "ranges": 5})
+    vscode.protocol.notify("lossmap/visibleRanges", {"ranges": []})
+    vscode.protocol.notify("lossmap/visibleRanges", {"textDocument": {"uri": fresh_uri("no.py")}})
+    assert await hover_at(vscode, uri, 1, 5) is not None  # still answering
+    assert not [m for m in vscode.messages[before:] if m.type == types.MessageType.Error]
+
+
 async def test_a_hover_outside_the_text_shows_nothing(vscode):
     uri = fresh_uri("hover.py")
     open_doc(vscode, uri, CODE)

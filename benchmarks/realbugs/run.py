@@ -164,12 +164,21 @@ class Rule:
     thresholded: bool = True  # its scores are bits of margin, comparable to the threshold
 
 
-def causal_verdict(analysis: FileAnalysis) -> dict[int, float]:
-    return {ln.line: ln.verdict for ln in analysis.lines if ln.verdict is not None}
+def code_lines(analysis: FileAnalysis) -> list[int]:
+    """The lines holding a scored code token, in order."""
+    syntax, tokens = analysis.syntax, analysis.tokens
+    return [
+        ln.line
+        for ln in analysis.lines
+        if any(
+            syntax[i].kind == CODE and tokens[i].code_margin is not None for i in ln.token_indices
+        )
+    ]
 
 
 def longest_line(analysis: FileAnalysis) -> dict[int, float]:
-    return {ln.line: float(ln.end - ln.start) for ln in analysis.lines if ln.verdict is not None}
+    spans = {ln.line: ln for ln in analysis.lines}
+    return {n: float(spans[n].end - spans[n].start) for n in code_lines(analysis)}
 
 
 def token_rule(
@@ -206,13 +215,15 @@ def token_rule(
 
 
 RULES = [
-    Rule("causal verdict (today)", causal_verdict),
-    Rule("bound/imported names -4 bits", token_rule(4.0)),
-    Rule("bound/imported names -8 bits", token_rule(8.0)),
-    Rule("bound/imported names ignored", token_rule(None)),
-    Rule("... and first 16 tokens ignored", token_rule(None, 16)),
-    Rule("judged (confirmed lines: combined)", token_rule(0.0, judged=True)),
-    Rule("judged, bound/imported ignored, first 16", token_rule(None, 16, judged=True)),
+    Rule("max code margin (before issue 18)", token_rule(0.0, 0)),
+    Rule("bound/imported names -4 bits", token_rule(4.0, 0)),
+    Rule("bound/imported names -8 bits", token_rule(8.0, 0)),
+    Rule("bound/imported names not counted", token_rule(None, 0)),
+    Rule("-8 bits, first 16 tokens not counted", token_rule(8.0, 16)),
+    Rule("not counted, first 16 tokens not counted", token_rule(None, 16)),
+    Rule("judged: max code margin (before)", token_rule(0.0, 0, judged=True)),
+    Rule("judged: -8 bits, first 16 not counted", token_rule(8.0, 16, judged=True)),
+    Rule("judged: not counted, first 16 not counted", token_rule(None, 16, judged=True)),
     Rule("longest line", longest_line, thresholded=False),
 ]
 
@@ -274,7 +285,7 @@ def summarize(chosen, svg: str | None) -> None:
                 shown.append(published(scores, targets, DIAGNOSTIC_THRESHOLD))
                 clean = rule.score(f)
                 alarms += sum(s >= DIAGNOSTIC_THRESHOLD for s in clean.values())
-                first = min(causal_verdict(f), default=None)  # the first line with code
+                first = min(code_lines(f), default=None)  # the first line with code
                 first_flagged += first is not None and clean.get(first, 0) >= DIAGNOSTIC_THRESHOLD
         found = [r for r in ranks if r is not None]
         top1 = sum(r == 1 for r in found) / max(len(ranks), 1)
@@ -289,7 +300,7 @@ def summarize(chosen, svg: str | None) -> None:
     for case, span, b, _f in rows:
         if not span:
             continue
-        lines = [n for n in causal_verdict(b) if span[0] <= n <= span[1]]
+        lines = [n for n in code_lines(b) if span[0] <= n <= span[1]]
         k, t = len(lines), len(set(case.target_lines) & set(lines))
         if not k or not t:
             continue

@@ -43,6 +43,8 @@ class DocState:
     edit_lines: set[int] = field(default_factory=set)  # 1-based lines edited since scoring
     #: Later rounds of the current result's confirmation (see ``scheduling.confirm``).
     confirm_rounds: list[tuple[int, ...]] = field(default_factory=list)
+    #: The 1-based (first, last) line spans the user sees (``lossmap/visibleRanges``).
+    visible: list[tuple[int, int]] = field(default_factory=list)
 
     def note_edits(self, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
         """Follow a didChange in ``edit_lines`` (the judge confirms them next time): lines

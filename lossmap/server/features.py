@@ -11,9 +11,10 @@ from lsprotocol import types
 
 from ..analysis import FileAnalysis
 from ..analysis.scoring.tokens import TokenScore
-from ..analysis.syntax.align import CODE, LAYOUT, PROSE
+from ..analysis.syntax.align import LAYOUT, PROSE
 from ..analysis.syntax.offsets import LINE_BREAK
 from ..analysis.verdicts.levels import LEVEL_COUNT, surprise_level
+from ..analysis.verdicts.lines import counted_margin, why_not_counted
 from ..analysis.verdicts.two_sided import token_verdict
 from . import protocol
 from .config import ServerConfig
@@ -150,7 +151,7 @@ def diagnostics(
     hits: list[tuple[int, float]] = []
     threshold = config.diagnostic_threshold
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
-        if tok.code_margin is None or syn.kind != CODE:
+        if counted_margin(tok.code_margin, syn, tok.index) is None:
             continue
         line = analysis.two_sided.get(line_of[tok.index])
         if line is None:
@@ -161,6 +162,7 @@ def diagnostics(
             score = min(tok.code_margin, line.two_sided)  # a judge with its own tokens
         else:
             score = tok.code_margin
+        score = counted_margin(score, syn, tok.index)  # the rules of the line verdicts
         if score < threshold:
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
@@ -240,6 +242,9 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
             f"\nsurprise **{tok.surprise:.2f} bits** (p={tok.probability:.3g}) · rank {tok.rank}"
             f" · entropy {tok.entropy:.2f} bits · margin {tok.code_margin:.2f} bits"
         )
+    why = why_not_counted(syn, index)
+    if why and tok.scored:
+        out.append(f"\n{why}")
     if syn.node_type:
         path = " › ".join(syn.path)
         out.append(f"\nnode `{syn.node_type}` ({syn.kind}{', in ERROR' if syn.in_error else ''})")

@@ -12,6 +12,9 @@ from typing import TypedDict
 SCORES_READY = "lossmap/scoresReady"
 #: Notification: the judge confirmed a document's suspicious lines two-sided.
 TWO_SIDED_READY = "lossmap/twoSidedReady"
+#: Notification (client -> server): the lines of a document the user sees; the judge confirms
+#: their candidates before the rest of the file's.
+VISIBLE_RANGES = "lossmap/visibleRanges"
 #: Request: the per-token scores of a document's last result.
 DOCUMENT_SCORES = "lossmap/documentScores"
 #: Command (workspace/executeCommand): re-score a document now, or every open one.
@@ -28,6 +31,17 @@ class LspPosition(TypedDict):
 class LspRange(TypedDict):
     start: LspPosition
     end: LspPosition
+
+
+class _TextDocument(TypedDict):
+    uri: str
+
+
+class VisibleRanges(TypedDict):
+    """``lossmap/visibleRanges``: only the lines of the ranges are read."""
+
+    textDocument: _TextDocument
+    ranges: list[LspRange]
 
 
 class TokenScore(TypedDict):

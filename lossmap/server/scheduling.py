@@ -291,12 +291,16 @@ def resume_scoring(ls: LossmapServer, key: str, revision: int) -> None:
 
 
 def confirm_rounds(
-    analysis: FileAnalysis, cfg: ServerConfig, edit_lines: set[int]
+    analysis: FileAnalysis,
+    cfg: ServerConfig,
+    edit_lines: set[int],
+    visible: list[tuple[int, int]] | None = None,
 ) -> list[tuple[int, ...]]:
     """What the judge confirms after a re-score, in rounds published one by one: the lines
     around the last edit (their verdict first), then the causal top ``confirm_lines``, then
     (``confirm_candidates``) every other line whose causal verdict reaches the diagnostic
-    threshold and has no verdict yet (carried verdicts count), in the background."""
+    threshold and has no verdict yet (carried verdicts count), in the background; of those,
+    the ones in ``visible`` (line spans the user sees) before the top."""
     around = cfg.confirm_around_edit
     extra = {n + d for n in edit_lines for d in range(-around, around + 1)}
     edited = lines_to_confirm(analysis, 0, tuple(sorted(extra)))
@@ -306,7 +310,41 @@ def confirm_rounds(
         seen = {*edited, *top, *analysis.two_sided}
         rest = candidate_lines(analysis, cfg.diagnostic_threshold)
         rounds.append(tuple(sorted(n for n in rest if n not in seen)))
+        seen_now = {*edited, *analysis.two_sided}
+        return visible_first([r for r in rounds if r], visible or [], seen_now, first=1)
     return [r for r in rounds if r]
+
+
+def visible_first(
+    rounds: list[tuple[int, ...]],
+    visible: list[tuple[int, int]],
+    exclude: set[int] | None = None,
+    first: int = 0,
+) -> list[tuple[int, ...]]:
+    """``rounds`` with the lines inside ``visible`` spans (and not in ``exclude``) moved out of
+    rounds ``first`` and later into one round of their own, placed at ``first``."""
+    exclude = exclude or set()
+
+    def seen(n: int) -> bool:
+        return n not in exclude and any(a <= n <= b for a, b in visible)
+
+    later = rounds[first:]
+    shown = tuple(sorted(n for r in later for n in r if seen(n)))
+    if not shown:
+        return rounds
+    rest = [tuple(n for n in r if not seen(n)) for r in later]
+    return [*rounds[:first], shown, *(r for r in rest if r)]
+
+
+def on_visible_ranges(ls: LossmapServer, key: str, spans: list[tuple[int, int]]) -> None:
+    """The user now sees ``spans`` (1-based lines) of the document: the candidates there go
+    before the rest of its pending confirmation rounds."""
+    state = ls.docs.get(key)
+    if state is None:
+        return
+    state.visible = spans
+    if state.confirm_rounds and ls.config.confirm_candidates:
+        state.confirm_rounds = visible_first(state.confirm_rounds, spans)
 
 
 def confirm(ls: LossmapServer, key: str, lines: tuple[int, ...] | None = None) -> None:
@@ -331,7 +369,7 @@ def confirm(ls: LossmapServer, key: str, lines: tuple[int, ...] | None = None) -
         return
     result = state.result
     if lines is None:
-        state.confirm_rounds = confirm_rounds(result.analysis, cfg, state.edit_lines)
+        state.confirm_rounds = confirm_rounds(result.analysis, cfg, state.edit_lines, state.visible)
         if not state.confirm_rounds:
             return
         lines = state.confirm_rounds.pop(0)

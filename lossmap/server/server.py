@@ -36,6 +36,7 @@ from .protocol import (
     CMD_MOST_SURPRISING,
     CMD_RESCORE,
     DOCUMENT_SCORES,
+    VISIBLE_RANGES,
     DocumentScores,
     SurprisingSpot,
 )
@@ -348,6 +349,24 @@ def on_hover(ls: LossmapServer, params: types.HoverParams) -> types.Hover | None
     return answers.hover(ls, uri_key(params.text_document.uri), params.position)
 
 
+@server.feature(VISIBLE_RANGES)
+def on_visible_ranges(ls: LossmapServer, params: Any) -> None:
+    """The lines of a document the user sees: the judge confirms the candidates there before
+    the rest of the file's. Malformed parameters are logged and ignored (a notification has
+    no answer to carry an error)."""
+    try:
+        uri = _param_uri(params)
+        spans = []
+        for rng in _param_field(params, "ranges") or []:
+            first = int(_param_field(_param_field(rng, "start"), "line"))
+            last = int(_param_field(_param_field(rng, "end"), "line"))
+            spans.append((first + 1, last + 1))
+    except (JsonRpcException, TypeError, ValueError):
+        ls.log(f"ignored {VISIBLE_RANGES} with malformed parameters")
+        return
+    scheduling.on_visible_ranges(ls, uri_key(uri), spans)
+
+
 @server.feature(DOCUMENT_SCORES)
 def on_document_scores(ls: LossmapServer, params: Any) -> DocumentScores | None:
     """Per-token scores of the last result, in its text's positions (``version`` says which
@@ -447,9 +466,10 @@ def serve() -> None:
         path = os.environ.get("LOSSMAP_LOG_FILE")
         logging.basicConfig(
             **({"filename": path} if path else {"stream": sys.stderr}),
-            level=level,
+            level=logging.WARNING,  # pygls's debug log holds the messages: buffer contents
             format="%(asctime)s %(name)s: %(message)s",
         )
+        logging.getLogger("lossmap").setLevel(level)
     code = 0
     try:
         server.start_io()

@@ -21,6 +21,8 @@ import {
   SERVER_MOST_SURPRISING,
   SERVER_RESCORE,
   type SurprisingSpot,
+  VISIBLE_RANGES,
+  visibleRangesParams,
 } from './protocol';
 import { activeInterpreter, onInterpreterChange } from './python';
 import {
@@ -40,6 +42,7 @@ import {
 } from './settings';
 import { Status } from './status';
 import type { ServerState } from './statusModel';
+import { VisibleRangeReporter } from './visibleRanges';
 
 /** What activate() returns: a small window into the extension for the end-to-end check. */
 export interface LossmapApi {
@@ -90,6 +93,7 @@ class Controller implements CommandTarget, vscode.Disposable {
     private readonly output: vscode.LogOutputChannel,
     private readonly status: Status,
     private readonly heatMap: HeatMap,
+    private readonly visible: VisibleRangeReporter,
   ) {}
 
   private serialized(job: () => Promise<void>): Promise<void> {
@@ -196,8 +200,13 @@ class Controller implements CommandTarget, vscode.Disposable {
         lc.markRunning();
         this.heatMap.setSource(source);
         void this.heatMap.refreshVisible();
+        this.visible.setReport((doc, lines) => {
+          const uri = lc.client.code2ProtocolConverter.asUri(doc.uri);
+          void lc.client.sendNotification(VISIBLE_RANGES, visibleRangesParams(uri, lines));
+        });
       } else if (e.newState === State.Stopped || e.newState === State.StartFailed) {
         this.heatMap.setSource(undefined);
+        this.visible.setReport(undefined);
         if (this.status.current.kind !== 'failed') {
           this.status.stopped(reasonOf('exited', lc.stderrTail()));
         }
@@ -232,6 +241,7 @@ class Controller implements CommandTarget, vscode.Disposable {
     const lc = this.current;
     this.current = undefined;
     this.heatMap.setSource(undefined);
+    this.visible.setReport(undefined);
     if (!lc) {
       return;
     }
@@ -363,12 +373,14 @@ export function activate(context: vscode.ExtensionContext): LossmapApi {
   const enabled = clientSettings((key) => config().get(key)).heatMapEnabled;
   status.setHeatMap(enabled);
   const heatMap = new HeatMap(enabled, (m) => output.warn(m));
-  controller = new Controller(output, status, heatMap);
+  const visible = new VisibleRangeReporter();
+  controller = new Controller(output, status, heatMap, visible);
   const c = controller;
   context.subscriptions.push(
     output,
     status,
     heatMap,
+    visible,
     c,
     ...registerCommands(c),
     vscode.workspace.onDidChangeConfiguration((e) => c.configurationChanged(e)),

@@ -5,6 +5,8 @@
 export const DOCUMENT_SCORES = 'lossmap/documentScores';
 export const SCORES_READY = 'lossmap/scoresReady';
 export const TWO_SIDED_READY = 'lossmap/twoSidedReady';
+/** Client -> server: the lines of a document the user sees. */
+export const VISIBLE_RANGES = 'lossmap/visibleRanges';
 /** Server-side commands (workspace/executeCommand). vscode-languageclient registers these ids
  * with VS Code itself, so the extension's own commands must use other ids. */
 export const SERVER_RESCORE = 'lossmap.rescore';
@@ -59,6 +61,26 @@ export interface TwoSidedReady {
   uri: string;
   version: number;
   lines: number[];
+}
+
+/** `lossmap/visibleRanges`: only the lines of the ranges are read. */
+export interface VisibleRanges {
+  textDocument: { uri: string };
+  ranges: LspRange[];
+}
+
+/** The notification for one document's visible line spans (0-based, inclusive). */
+export function visibleRangesParams(
+  uri: string,
+  lines: { first: number; last: number }[],
+): VisibleRanges {
+  return {
+    textDocument: { uri },
+    ranges: lines.map(({ first, last }) => ({
+      start: { line: first, character: 0 },
+      end: { line: last, character: 0 },
+    })),
+  };
 }
 
 /** One entry of `lossmap.mostSurprising`. `line` is 1-based; `range` is the worst token's. */

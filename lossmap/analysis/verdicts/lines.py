@@ -17,6 +17,17 @@ The policy (why a line is called surprising):
   where the model firmly expected something else (``benchmarks/bugloc`` measures every
   ranking side by side: margin ranked planted bugs higher than surprise; see RESULTS.md).
 - The max, not the mean: a single-token bug is diluted by the ordinary tokens around it.
+- Names being bound or imported (``syntax.roles``: a new variable, parameter, function or
+  class name, what an import brings in) count ``ROLE_DISCOUNT_BITS`` less: a fresh name is
+  the author's choice, not something the code before it could predict. A wrong name where a
+  name is *used* keeps its full margin.
+- The first ``MIN_CONTEXT_TOKENS`` tokens of a file do not count: the model has seen no code
+  yet (``package``, ``import``, ``#!`` are 10-20 bits after the start-of-text token alone, in
+  any file).
+
+``counted_margin`` applies these rules to one token; line verdicts, the judge's combined
+verdicts and the editor's diagnostics all go through it. Chosen on real bugs and clean code in
+whole files (``benchmarks/realbugs``, RESULTS.md).
 
 A token belongs to the line where its first non-whitespace character is.
 """
@@ -44,7 +55,7 @@ class LineSummary:
     token_indices: tuple[int, ...]
     mean_surprise: float | None  # mean code_surprise over non-layout tokens
     max_surprise: float | None  # max code_surprise over non-layout tokens
-    verdict: float | None  # max code_margin over code tokens: what ranks lines
+    verdict: float | None  # max counted_margin over code tokens: what ranks lines
     worst_token: int | None  # index of the token that gave the verdict
 
 
@@ -63,6 +74,39 @@ class DefinitionSummary:
     mean_surprise: float | None
     perplexity: float | None
     worst_token: int | None
+
+
+#: Bits a name being bound or imported counts less in a verdict (None: it does not count).
+ROLE_DISCOUNT_BITS: float | None = 8.0
+#: Tokens at the start of a file (the BOS token included) that count in no verdict.
+MIN_CONTEXT_TOKENS = 16
+
+
+def counted_margin(margin: float | None, syntax: TokenSyntax, index: int) -> float | None:
+    """What token ``index``'s ``margin`` (causal, or its two-sided token verdict) counts in
+    its line's verdict; None when it does not count (not code, or no context yet)."""
+    if margin is None or syntax.kind != CODE or index < MIN_CONTEXT_TOKENS:
+        return None
+    if syntax.role is not None:
+        return None if ROLE_DISCOUNT_BITS is None else margin - ROLE_DISCOUNT_BITS
+    return margin
+
+
+def why_not_counted(syntax: TokenSyntax, index: int) -> str | None:
+    """In words, why a code token counts less (or not at all) in its line's verdict."""
+    if syntax.kind != CODE:
+        return None
+    if index < MIN_CONTEXT_TOKENS:
+        return "the first tokens of a file count in no verdict: the model has seen no code yet"
+    if syntax.role is not None:
+        what = "a name being bound" if syntax.role == "binding" else "an imported name"
+        if ROLE_DISCOUNT_BITS is None:
+            return f"{what}: a fresh name is the author's choice, it counts in no verdict"
+        return (
+            f"{what}: a fresh name is the author's choice, it counts"
+            f" {ROLE_DISCOUNT_BITS:g} bits less in its line's verdict"
+        )
+    return None
 
 
 def token_line_anchor(tok: TokenScore) -> int:
@@ -86,8 +130,12 @@ def summarize_lines(
             for i in members
             if syntax[i].kind != LAYOUT and tokens[i].code_surprise is not None
         ]
-        code = [t for t in visible if syntax[t.index].kind == CODE]
-        worst = max(code, key=lambda t: t.code_margin) if code else None
+        counted = {
+            t.index: m
+            for t in visible
+            if (m := counted_margin(t.code_margin, syntax[t.index], t.index)) is not None
+        }
+        worst = max(counted, key=counted.__getitem__) if counted else None
         lines.append(
             LineSummary(
                 line=n + 1,
@@ -98,8 +146,8 @@ def summarize_lines(
                     sum(t.code_surprise for t in visible) / len(visible) if visible else None
                 ),
                 max_surprise=max((t.code_surprise for t in visible), default=None),
-                verdict=worst.code_margin if worst else None,
-                worst_token=worst.index if worst else None,
+                verdict=counted[worst] if worst is not None else None,
+                worst_token=worst,
             )
         )
     return lines

@@ -38,7 +38,7 @@ from ..scoring.head import DEFAULT_CHUNK, TokenStats, lm_head, token_stats
 from ..scoring.kv_cache import cache_args, crop_to
 from ..scoring.tokens import ScoredText, TokenScore, decode_token
 from ..syntax.align import CODE, TokenSyntax
-from .lines import LineSummary
+from .lines import LineSummary, counted_margin
 
 #: (prefix, suffix, middle) marker spellings, PSM order, by model family.
 _FIM_MARKERS = (
@@ -464,15 +464,21 @@ def _per_token(
 
 
 def _summarize(line, per_token, tokens, syntax, suggestion) -> TwoSidedLine:
-    code = [i for i in per_token if syntax[i].kind == CODE and tokens[i].code_margin is not None]
-    if not code:
+    combined, two_sided = {}, {}
+    for i in per_token:
+        if tokens[i].code_margin is None:
+            continue
+        c = counted_margin(token_verdict(tokens[i], per_token[i]), syntax[i], i)
+        if c is not None:  # the same rules as the causal verdict (``lines.counted_margin``)
+            combined[i] = c
+            two_sided[i] = counted_margin(per_token[i].code_margin, syntax[i], i)
+    if not combined:
         return TwoSidedLine(line, per_token, None, None, None, suggestion)
-    combined = {i: token_verdict(tokens[i], per_token[i]) for i in code}
-    worst = max(code, key=lambda i: combined[i])
+    worst = max(combined, key=combined.__getitem__)
     return TwoSidedLine(
         line=line,
         tokens=per_token,
-        two_sided=max(per_token[i].code_margin for i in code),
+        two_sided=max(two_sided.values()),
         combined=combined[worst],
         worst_token=worst,
         suggestion=suggestion,

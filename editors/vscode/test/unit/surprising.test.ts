@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { SurprisingSpot } from '../../src/protocol';
+import { type SurprisingSpot, visibleRangesParams } from '../../src/protocol';
 import { showText, spotItems } from '../../src/surprising';
 
 const SPOT: SurprisingSpot = {
@@ -51,5 +51,14 @@ describe('showText', () => {
     assert.equal(showText('\n'), '\\n');
     assert.equal(showText('  x\t'), 'x\\t');
     assert.equal(showText('a'.repeat(100), 10), `${'a'.repeat(9)}…`);
+  });
+});
+
+describe('visibleRangesParams', () => {
+  it('sends the visible line spans as LSP ranges of whole lines', () => {
+    assert.deepEqual(visibleRangesParams('file:///a.py', [{ first: 10, last: 52 }]), {
+      textDocument: { uri: 'file:///a.py' },
+      ranges: [{ start: { line: 10, character: 0 }, end: { line: 52, character: 0 } }],
+    });
   });
 });
