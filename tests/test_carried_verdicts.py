@@ -7,25 +7,30 @@ from lossmap.analysis import analyze_text
 from lossmap.analysis.verdicts.confirm import confirm_top_lines
 from lossmap.server.carried_verdicts import carry_verdicts
 
-SOURCE = "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(f(i), 'é')\n"
+# The first tokens of a file count in no verdict (the model has seen nothing yet): a comment
+# line takes them, so that every line below has one.
+SOURCE = (
+    "# " + "a comment " * 10 + "\n"
+    "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(f(i), 'é')\n"
+)
 
 
 def confirmed(live, judge, text: str):
     analysis = analyze_text(live, text, "a.py")
-    confirm_top_lines(judge, live, analysis, 0, extra_lines=(1, 2, 4, 5), suggest=False)
+    confirm_top_lines(judge, live, analysis, 0, extra_lines=(2, 3, 5, 6), suggest=False)
     return analysis
 
 
 def test_unchanged_lines_keep_their_verdicts_at_their_new_places(fim_models):
     live, twin, _ = fim_models
     old = confirmed(live, twin, SOURCE)
-    assert set(old.two_sided) == {1, 2, 4, 5}
-    # One line inserted at the top, line 4 edited.
+    assert set(old.two_sided) == {2, 3, 5, 6}
+    # One line inserted at the top, line 5 edited.
     new_text = "import os\n" + SOURCE.replace("range(10)", "range(12)")
     new = analyze_text(live, new_text, "a.py")
     carried = carry_verdicts(old, new)
-    assert set(carried) == {2, 3, 6}  # old 1, 2, 5 moved down one line; old 4 was edited
-    for old_line, new_line in ((1, 2), (2, 3), (5, 6)):
+    assert set(carried) == {3, 4, 7}  # old 2, 3, 6 moved down one line; old 5 was edited
+    for old_line, new_line in ((2, 3), (3, 4), (6, 7)):
         before, after = old.two_sided[old_line], carried[new_line]
         assert after.carried and not before.carried and after.line == new_line
         assert after.combined == before.combined

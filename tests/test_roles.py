@@ -19,7 +19,11 @@ from lossmap.analysis.syntax.align import CODE
 from lossmap.analysis.verdicts.confirm import confirm_top_lines
 from lossmap.analysis.verdicts.two_sided import confirm_lines, fim_format
 
-SOURCE = "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(i)\n"
+# A comment line first: the first tokens of a file count in no verdict.
+SOURCE = (
+    "# " + "a comment " * 10 + "\n"
+    "def f(x):\n    return x + 1\n\nfor i in range(10):\n    print(i)\n"
+)
 
 
 def test_default_roles_on_cpu_pair_the_small_live_model_with_the_large_judge():
@@ -102,8 +106,16 @@ def test_a_judge_with_another_tokenizer_gives_line_verdicts_and_says_so(fim_mode
         assert ts.line_level and ts.tokens == {}
         assert ts.two_sided is not None and ts.two_sided >= 0
         assert ts.combined == pytest.approx(min(by_line[n].verdict, ts.two_sided))
-    # Ranking still works: confirmed lines lead.
-    assert {ln.line for ln in analysis.top_lines(3)} == set(analysis.two_sided)
+    # Ranking still works: by the judge's verdict where it looked, else the causal one.
+    final = {
+        ln.line: analysis.two_sided[ln.line].combined
+        if ln.line in analysis.two_sided
+        else ln.verdict
+        for ln in analysis.lines
+        if ln.verdict is not None
+    }
+    ranked = [final[ln.line] for ln in analysis.top_lines()]
+    assert ranked == sorted(ranked, reverse=True)
 
 
 def test_the_judge_reads_its_own_causal_margins_off_its_shared_cache(fim_models):

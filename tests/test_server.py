@@ -124,9 +124,10 @@ async def test_background_two_sided_confirmation_updates_the_diagnostic(neovim):
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
             content_changes=[
+                # Inside read_lines, past the file's first tokens (they count in no verdict).
                 types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(0, 0), end=types.Position(0, 0)),
-                    text="# edited\n",
+                    range=types.Range(start=types.Position(6, 0), end=types.Position(6, 0)),
+                    text="    # edited\n",
                 )
             ],
         )

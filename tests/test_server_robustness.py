@@ -154,7 +154,7 @@ def messages(client) -> list[str]:
     ["file:///tmp/my%20dir/x.py", "file:///c%3A/proj/x.py", "file:///tmp/gr%C3%BC%C3%9Fe.py"],
 )
 async def test_percent_encoded_uris_are_scored_and_published_under_the_clients_uri(neovim, uri):
-    open_doc(neovim, uri, CODE)
+    open_doc(neovim, uri, CODE * 4)  # past the first tokens, which count in no verdict
     await scored(neovim, uri)
     assert await hover_at(neovim, uri, 1, 11) is not None
     await wait_for(lambda: neovim.diagnostics.get(uri), 10, "diagnostics under the sent URI")

@@ -125,7 +125,9 @@ def test_two_sided_confirmation_ranks_planted_bugs_higher(real_model):
         assert shipped <= 3, (name, causal, shipped)
         causal_top1 += causal == 1
         shipped_top1 += shipped == 1
-    assert shipped_top1 >= causal_top1 + 2, (causal_top1, shipped_top1)
+    # The judge puts more bugs first than the causal verdict alone (which, since bound names
+    # count less, already ranks one more first than it used to).
+    assert shipped_top1 >= causal_top1 + 1, (causal_top1, shipped_top1)
 
 
 @pytest.mark.model

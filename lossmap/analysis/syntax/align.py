@@ -39,7 +39,7 @@ class TokenSyntax:
     path: tuple[str, ...] = ()  # root ... node_type
     label: str | None = None  # Perplexed-style <parent -> leaf>
     in_error: bool = False  # inside an ERROR node or touching a MISSING one
-    role: str | None = None  # a name being bound or imported (see ``roles``), else None
+    role: str | None = None  # in a name being bound, or in an import (see ``roles``), else None
 
 
 @dataclass(frozen=True)
@@ -190,11 +190,14 @@ def align(
         else:
             label = f"<{parent_type} -> {node.type}>"
         role = None
-        if not node_info.prose and roles.is_name(node.type):
+        if not node_info.prose:
             if roles.is_import(path):
-                role = roles.IMPORT
-            elif node_info.binds:
-                role = roles.BINDING
+                role = roles.IMPORT  # the whole statement: module paths are news too
+            elif any(
+                roles.is_name(leaf.type) and info[(leaf.id, leaf.start_byte)].binds
+                for leaf in touched
+            ):
+                role = roles.BINDING  # `.attr` of `self.attr = ...` touches the bound name
         out.append(
             TokenSyntax(
                 kind=PROSE if node_info.prose else CODE,

@@ -9,7 +9,9 @@ The rules use tree-sitter's field names, which grammars share by convention (``n
 definition, ``left`` of an assignment, ``pattern`` of a ``let``, ``parameters`` of a
 function, ``declarator`` in C), so they hold across languages without a table per grammar.
 Imports are recognised by their node types (``import_*``, Rust's ``use_declaration``, C's
-``#include``).
+``#include``); every code token of an import statement gets the import role (module paths
+are news as much as the names). A token gets the binding role when a name it touches is
+bound (``.attr`` of ``self.attr = ...`` is one token in most tokenizers).
 """
 
 from __future__ import annotations

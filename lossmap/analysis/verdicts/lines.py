@@ -17,10 +17,10 @@ The policy (why a line is called surprising):
   where the model firmly expected something else (``benchmarks/bugloc`` measures every
   ranking side by side: margin ranked planted bugs higher than surprise; see RESULTS.md).
 - The max, not the mean: a single-token bug is diluted by the ordinary tokens around it.
-- Names being bound or imported (``syntax.roles``: a new variable, parameter, function or
-  class name, what an import brings in) count ``ROLE_DISCOUNT_BITS`` less: a fresh name is
-  the author's choice, not something the code before it could predict. A wrong name where a
-  name is *used* keeps its full margin.
+- Names being bound and import statements (``syntax.roles``: a new variable, parameter,
+  function or class name, an import's modules and names) count ``ROLE_DISCOUNT_BITS``
+  less: a fresh name is the author's choice, not something the code before it could
+  predict. A wrong name where a name is *used* keeps its full margin.
 - The first ``MIN_CONTEXT_TOKENS`` tokens of a file do not count: the model has seen no code
   yet (``package``, ``import``, ``#!`` are 10-20 bits after the start-of-text token alone, in
   any file).
@@ -99,7 +99,7 @@ def why_not_counted(syntax: TokenSyntax, index: int) -> str | None:
     if index < MIN_CONTEXT_TOKENS:
         return "the first tokens of a file count in no verdict: the model has seen no code yet"
     if syntax.role is not None:
-        what = "a name being bound" if syntax.role == "binding" else "an imported name"
+        what = "a name being bound" if syntax.role == "binding" else "part of an import"
         if ROLE_DISCOUNT_BITS is None:
             return f"{what}: a fresh name is the author's choice, it counts in no verdict"
         return (
