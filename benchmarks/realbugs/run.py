@@ -124,6 +124,15 @@ def store(case: RealBug, version: str, value) -> None:
 BUGGY_TOP_CANDIDATES = 20
 
 
+def wanted_lines(version: str, analysis: FileAnalysis, span) -> list[int]:
+    """The lines the judge confirms in one version (see ``judge_case``)."""
+    wanted = candidate_lines(analysis, DIAGNOSTIC_THRESHOLD)
+    if version == "buggy":
+        inside = [n for n in wanted if span and span[0] <= n <= span[1]]
+        wanted = sorted({*wanted[:BUGGY_TOP_CANDIDATES], *inside})
+    return wanted
+
+
 def judge_case(
     judge, live, case: RealBug, version: str, analysis: FileAnalysis, span=None
 ) -> float:
@@ -132,11 +141,7 @@ def judge_case(
     of them; the buggy file: the top ``BUGGY_TOP_CANDIDATES`` and those inside ``span``);
     attach the verdicts to ``analysis``; the seconds the judge ran."""
     verdicts = load_cached(case, f"{version}.judge") or {}
-    wanted = candidate_lines(analysis, DIAGNOSTIC_THRESHOLD)
-    if version == "buggy":
-        inside = [n for n in wanted if span and span[0] <= n <= span[1]]
-        wanted = sorted({*wanted[:BUGGY_TOP_CANDIDATES], *inside})
-    todo = [n for n in wanted if n not in verdicts]
+    todo = [n for n in wanted_lines(version, analysis, span) if n not in verdicts]
     t0 = time.perf_counter()
     for start in range(0, len(todo), 8):  # stored every 8 lines: a killed run loses little
         found = confirm(judge, live, analysis, todo[start : start + 8], suggest=False)
@@ -145,6 +150,15 @@ def judge_case(
     analysis.two_sided = dict(verdicts)
     analysis.judge = judge.name if hasattr(judge, "name") else None
     return time.perf_counter() - t0 if todo else 0.0
+
+
+def judged(row) -> bool:
+    """Whether the judge has confirmed every line it should in both versions of a row."""
+    case, span, buggy, fixed = row
+    return all(
+        set(wanted_lines(version, analysis, span)) <= set(analysis.two_sided)
+        for version, analysis in (("buggy", buggy), ("fixed", fixed))
+    )
 
 
 def attach_judged(case: RealBug, version: str, analysis: FileAnalysis) -> FileAnalysis:
@@ -291,6 +305,25 @@ def per_1000(scores: dict[int, float], n_lines: int, threshold: float) -> float:
 
 
 def summarize(chosen, svg: str | None) -> None:
+    """The tables (all cases; then only the cases the judge finished, when that differs) and
+    the trade-off plot."""
+    rows = load_rows(chosen)
+    if not rows:
+        print("no scored cases yet: run without --summary first")
+        return
+    done = [r for r in rows if judged(r)]
+    if len(done) < len(rows):
+        print_table([r for r in rows], [r for r in RULES if not r.name.startswith("judged")])
+        if done:
+            print(f"\nThe {len(done)} cases the judge finished:")
+            print_table(done, RULES)
+    else:
+        print_table(rows, RULES)
+    if svg:
+        write_svg(done or rows, Path(svg))
+
+
+def load_rows(chosen):
     rows = []
     for case, span in chosen:
         buggy, fixed = load_cached(case, "buggy"), load_cached(case, "fixed")
@@ -299,9 +332,10 @@ def summarize(chosen, svg: str | None) -> None:
         b = attach_judged(case, "buggy", analyze_scored(buggy, case.path))
         f = attach_judged(case, "fixed", analyze_scored(fixed, case.path))
         rows.append((case, span, b, f))
-    if not rows:
-        print("no scored cases yet: run without --summary first")
-        return
+    return rows
+
+
+def print_table(rows, rules) -> None:
     n_clean = sum(f.scored.text.count("\n") + 1 for *_, f in rows)
     print(
         f"{len(rows)} cases ({sum(bool(s) for _, s, *_ in rows)} within one function),"
@@ -312,7 +346,7 @@ def summarize(chosen, svg: str | None) -> None:
         " per 1,000 | first code line flagged |"
     )
     print("|---|---|---|---|---|---|---|")
-    for rule in RULES:
+    for rule in rules:
         ranks, shown, alarms, first_flagged = [], [], 0.0, 0
         for case, span, b, f in rows:
             targets = set(case.target_lines)
@@ -353,8 +387,6 @@ def summarize(chosen, svg: str | None) -> None:
         f"| random order (expected) | {exp1 / n_fn:.0%} | {exp3 / n_fn:.0%} | {emrr / n_fn:.2f}"
         " | — | — | — |"
     )
-    if svg:
-        write_svg(rows, Path(svg))
 
 
 def _first_hit(k: int, t: int, r: int) -> float:
