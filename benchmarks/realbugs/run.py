@@ -319,8 +319,21 @@ def summarize(chosen, svg: str | None) -> None:
             print_table(done, RULES)
     else:
         print_table(rows, RULES)
+    target = done or rows
+    print("\nAs the threshold moves (clean lines flagged per 1,000 / share of bugs published):")
+    shown = [r for r in RULES if r.plotted and (done or not r.name.startswith("judged"))]
+    print("| threshold | " + " | ".join(r.name for r in shown) + " |")
+    print("|---|" + "---|" * len(shown))
+    curves = [tradeoff(target, r, THRESHOLD_STEPS) for r in shown]
+    for k, t in enumerate(THRESHOLD_STEPS):
+        cells = [f"{c[k][1]:.1f} / {c[k][2]:.0%}" for c in curves]
+        print(f"| {t:g} | " + " | ".join(cells) + " |")
     if svg:
-        write_svg(done or rows, Path(svg))
+        write_svg(target, Path(svg))
+
+
+#: Thresholds (bits) of the trade-off table.
+THRESHOLD_STEPS = (8, 10, 12, 14, 16, 18, 20, 24)
 
 
 def load_rows(chosen):
