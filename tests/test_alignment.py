@@ -224,3 +224,12 @@ def test_names_being_bound_or_imported_get_a_role_and_uses_do_not(
         assert roles[name] == {"import"}, name
     for name in used:
         assert roles[name] == {None}, name
+
+
+def test_a_plain_assignment_outside_python_is_a_use_and_the_walrus_binds():
+    js = _roles("let a = 1;\nfunction g() {\n  a = other;\n}\n", "javascript")
+    assert js["a"] == {"binding", None}  # declared (bound), then assigned (used)
+    go = _roles("package p\nfunc g() {\n  var a int\n  a = other\n}\n", "go")
+    assert go["a"] == {"binding", None}
+    py = _roles("if (found := look()):\n    pass\n", "python")
+    assert py["found"] == {"binding"} and py["look"] == {None}

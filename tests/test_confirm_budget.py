@@ -58,6 +58,8 @@ def test_the_server_confirms_the_edit_then_the_top_then_every_other_candidate(an
     seen = confirm_rounds(analysis, cfg, edited, visible=[(rest_line, rest_line)])
     assert seen[0] == rounds[0] and seen[1] == (rest_line,)
     assert sorted(n for r in seen for n in r) == sorted(n for r in rounds for n in r)
+    # No edit: the candidates on screen come first.
+    assert confirm_rounds(analysis, cfg, set(), visible=[(rest_line, rest_line)])[0] == (rest_line,)
 
 
 def test_visible_lines_move_ahead_of_the_pending_rounds():

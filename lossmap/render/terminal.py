@@ -95,7 +95,7 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
     if dropped:
         table.caption = Text(
             f"{dropped} line{'s' if dropped > 1 else ''} at or above {DIAGNOSTIC_THRESHOLD:g}"
-            " bits cleared by the judge (the code after explains them): not listed"
+            " bits cleared by the judge: not listed"
         )
     for ln in ranked:
         confirmed = analysis.two_sided.get(ln.line)

@@ -205,5 +205,9 @@ def most_surprising(ls: LossmapServer, key: str, n: int) -> list[SurprisingSpot]
     if state is None or state.result is None or doc is None:
         return []
     return features.most_surprising(
-        state.result.analysis, result_positions(ls, key), n, doc.version
+        state.result.analysis,
+        result_positions(ls, key),
+        n,
+        doc.version,
+        ls.config.diagnostic_threshold,
     )

@@ -15,6 +15,7 @@ from ..analysis.syntax.align import LAYOUT, PROSE
 from ..analysis.syntax.offsets import LINE_BREAK
 from ..analysis.verdicts.levels import LEVEL_COUNT, surprise_level
 from ..analysis.verdicts.lines import counted_margin, why_not_counted
+from ..analysis.verdicts.ranking import cleared
 from ..analysis.verdicts.two_sided import token_verdict
 from . import protocol
 from .config import ServerConfig
@@ -352,16 +353,21 @@ def document_scores(
 
 
 def most_surprising(
-    analysis: FileAnalysis, placement: Placement, n: int, version: int
+    analysis: FileAnalysis, placement: Placement, n: int, version: int, threshold: float
 ) -> list[protocol.SurprisingSpot]:
     """The ``n`` most surprising lines: the worst token's range and what was expected.
 
-    Lines whose worst token ``placement`` cannot place (an edit touched it) are left out;
+    Lines whose worst token ``placement`` cannot place (an edit touched it) are left out, and
+    so are lines the judge cleared (below ``threshold`` once it looked), as in ``scan``;
     ``version`` is the client's version of the text ``placement`` places in.
     """
     out: list[protocol.SurprisingSpot] = []
-    for ln in analysis.top_lines(n):
+    for ln in analysis.top_lines():
+        if len(out) == n:
+            break
         confirmed = analysis.two_sided.get(ln.line)
+        if cleared(ln.verdict, confirmed.combined if confirmed else None, threshold):
+            continue
         tok = analysis.tokens[analysis.worst_token(ln)]
         best = tok.alternatives[0] if tok.alternatives else None
         rng = _core_range_json(tok, placement)

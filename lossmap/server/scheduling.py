@@ -311,7 +311,8 @@ def confirm_rounds(
         rest = candidate_lines(analysis, cfg.diagnostic_threshold)
         rounds.append(tuple(sorted(n for n in rest if n not in seen)))
         seen_now = {*edited, *analysis.two_sided}
-        return visible_first([r for r in rounds if r], visible or [], seen_now, first=1)
+        kept = [r for r in rounds if r]
+        return visible_first(kept, visible or [], seen_now, first=1 if edited else 0)
     return [r for r in rounds if r]
 
 

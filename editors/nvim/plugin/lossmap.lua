@@ -58,31 +58,39 @@ end, { nargs = '?', desc = 'lossmap: list the most surprising lines (quickfix)' 
 
 -- Tell the server which lines of a buffer are on screen (lossmap/visibleRanges): the judge
 -- confirms the suspicious lines there before the rest of the file's. Scrolling fires often:
--- only the position after a short pause is sent.
-local visible_timer = nil
+-- only the position after a short pause is sent, once per buffer with the ranges of all the
+-- windows showing it (the server keeps the last report per document).
+local pending = 0
 local function report_visible()
+  local by_buf = {}
   for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
     local bufnr = vim.api.nvim_win_get_buf(win)
+    local range = {
+      start = { line = vim.fn.line('w0', win) - 1, character = 0 },
+      ['end'] = { line = vim.fn.line('w$', win) - 1, character = 0 },
+    }
+    by_buf[bufnr] = by_buf[bufnr] or {}
+    table.insert(by_buf[bufnr], range)
+  end
+  for bufnr, ranges in pairs(by_buf) do
     local client = vim.lsp.get_clients({ bufnr = bufnr, name = 'lossmap' })[1]
     if client then
-      local first = vim.fn.line('w0', win) - 1
-      local last = vim.fn.line('w$', win) - 1
       client:notify('lossmap/visibleRanges', {
         textDocument = { uri = vim.uri_from_bufnr(bufnr) },
-        ranges = { { start = { line = first, character = 0 }, ['end'] = { line = last, character = 0 } } },
+        ranges = ranges,
       })
     end
   end
 end
 vim.api.nvim_create_autocmd({ 'WinScrolled', 'BufWinEnter', 'LspAttach' }, {
   callback = function()
-    if visible_timer then
-      visible_timer:stop()
-      visible_timer:close()
-    end
-    visible_timer = vim.defer_fn(function()
-      visible_timer = nil
-      report_visible()
+    -- Each event bumps a counter; only the callback of the last one reports.
+    pending = pending + 1
+    local mine = pending
+    vim.defer_fn(function()
+      if mine == pending then
+        report_visible()
+      end
     end, 250)
   end,
 })

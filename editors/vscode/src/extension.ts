@@ -202,7 +202,10 @@ class Controller implements CommandTarget, vscode.Disposable {
         void this.heatMap.refreshVisible();
         this.visible.setReport((doc, lines) => {
           const uri = lc.client.code2ProtocolConverter.asUri(doc.uri);
-          void lc.client.sendNotification(VISIBLE_RANGES, visibleRangesParams(uri, lines));
+          // Stopping races with scrolling: a notification that cannot be sent is dropped.
+          lc.client
+            .sendNotification(VISIBLE_RANGES, visibleRangesParams(uri, lines))
+            .catch(() => undefined);
         });
       } else if (e.newState === State.Stopped || e.newState === State.StartFailed) {
         this.heatMap.setSource(undefined);

@@ -45,9 +45,22 @@ export class VisibleRangeReporter implements vscode.Disposable {
     if (!report) {
       return;
     }
+    // A document shown in several editors (splits) is reported once, with all its ranges:
+    // the server keeps the last report per document.
+    const byDoc = new Map<
+      string,
+      { doc: vscode.TextDocument; lines: { first: number; last: number }[] }
+    >();
     for (const editor of vscode.window.visibleTextEditors) {
-      const lines = editor.visibleRanges.map((r) => ({ first: r.start.line, last: r.end.line }));
-      report(editor.document, lines);
+      const key = editor.document.uri.toString();
+      const entry = byDoc.get(key) ?? { doc: editor.document, lines: [] };
+      entry.lines.push(
+        ...editor.visibleRanges.map((r) => ({ first: r.start.line, last: r.end.line })),
+      );
+      byDoc.set(key, entry);
+    }
+    for (const { doc, lines } of byDoc.values()) {
+      report(doc, lines);
     }
   }
 

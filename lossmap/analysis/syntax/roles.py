@@ -44,12 +44,13 @@ _KEEPS = frozenset({None, "name", "left", "pattern", "attribute", "alias", "decl
 
 
 def _assigns(parent_type: str) -> bool:
-    """Whether the ``left``/``pattern`` of such a node binds (not ``x += 1``: a use)."""
-    if "augmented" in parent_type or "compound" in parent_type:
-        return False
+    """Whether the ``left``/``pattern`` of such a node binds. Python's ``assignment`` binds
+    (the language has no separate declaration); elsewhere a plain assignment (``x = y`` in C,
+    JS, Go, Rust) writes a variable declared before: a use, where a wrong name is a bug."""
+    if parent_type == "assignment":
+        return True
     return any(
-        part in parent_type
-        for part in ("assignment", "for", "let", "short_var", "named_expression", "range_clause")
+        part in parent_type for part in ("for", "let", "short_var", "range_clause", "declaration")
     )
 
 
@@ -59,7 +60,11 @@ def child_binds(parent_type: str, field: str | None, inherited: bool) -> bool:
     if inherited:
         return field in _KEEPS
     if field == "name":
-        return parent_type.endswith(_DEFINES) or "parameter" in parent_type
+        return (
+            parent_type.endswith(_DEFINES)
+            or "parameter" in parent_type
+            or parent_type == "named_expression"  # Python's walrus
+        )
     if field in ("left", "pattern"):
         return _assigns(parent_type)
     if field == "declarator":

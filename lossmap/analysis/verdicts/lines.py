@@ -78,7 +78,7 @@ class DefinitionSummary:
 
 #: Bits a name being bound or imported counts less in a verdict (None: it does not count).
 ROLE_DISCOUNT_BITS: float | None = 8.0
-#: Tokens at the start of a file (the BOS token included) that count in no verdict.
+#: Tokens at the start of a file that count in no verdict (a BOS token is not among them).
 MIN_CONTEXT_TOKENS = 16
 
 
