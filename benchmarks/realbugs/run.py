@@ -58,6 +58,7 @@ from lossmap.analysis.scoring.tokens import ScoredText  # noqa: E402
 from lossmap.analysis.syntax.align import CODE  # noqa: E402
 from lossmap.analysis.verdicts.confirm import candidate_lines, confirm  # noqa: E402
 from lossmap.analysis.verdicts.levels import DIAGNOSTIC_THRESHOLD  # noqa: E402
+from lossmap.analysis.verdicts.ranking import final_verdict  # noqa: E402
 from lossmap.analysis.verdicts.two_sided import token_verdict  # noqa: E402
 
 CACHE = HERE / "cache"
@@ -243,7 +244,6 @@ def token_rule(
 
     def score(analysis: FileAnalysis) -> dict[int, float]:
         tokens, syntax = analysis.tokens, analysis.syntax
-        first = 1 if analysis.scored.bos_token is not None else 0
         out: dict[int, float] = {}
         novel = novel_tokens(analysis) if novel_discount else set()
         for ln in analysis.lines:
@@ -251,7 +251,8 @@ def token_rule(
             confirmed = analysis.two_sided.get(ln.line) if judged else None
             for i in ln.token_indices:
                 m = tokens[i].code_margin
-                if m is None or syntax[i].kind != CODE or i - first < min_context:
+                # Token indices start after a BOS token, as in ``lines.counted_margin``.
+                if m is None or syntax[i].kind != CODE or i < min_context:
                     continue
                 if confirmed is not None and i in confirmed.tokens:
                     m = token_verdict(tokens[i], confirmed.tokens[i])
@@ -269,14 +270,32 @@ def token_rule(
     return score
 
 
+def shipped_causal(analysis: FileAnalysis) -> dict[int, float]:
+    """The product's causal line verdicts (``lines.counted_margin``)."""
+    return {ln.line: ln.verdict for ln in analysis.lines if ln.verdict is not None}
+
+
+def shipped_judged(analysis: FileAnalysis) -> dict[int, float]:
+    """The product's line verdicts once the judge looked (``ranking.final_verdict``)."""
+    confirmed = analysis.two_sided
+    return {
+        ln.line: final_verdict(
+            ln.verdict, confirmed[ln.line].combined if ln.line in confirmed else None
+        )
+        for ln in analysis.lines
+        if ln.verdict is not None
+    }
+
+
 RULES = [
     Rule("max code margin (before issue 18)", token_rule(0.0, 0), plotted=True),
     Rule("bound/imported -4 bits", token_rule(4.0, 0)),
     Rule("bound/imported -8 bits", token_rule(8.0, 0)),
     Rule("bound/imported not counted", token_rule(None, 0)),
-    Rule("-8, first 16 tokens not counted (shipped)", token_rule(8.0, 16), plotted=True),
+    Rule("-8, first 16 tokens not counted", token_rule(8.0, 16)),
+    Rule("shipped, causal (line verdicts)", shipped_causal, plotted=True),
     Rule("-8, first 16, first use of a word -8", token_rule(8.0, 16, novel_discount=8.0)),
-    Rule("judged: -8, first 16 (shipped)", token_rule(8.0, 16, judged=True), plotted=True),
+    Rule("judged: shipped (ranking.final_verdict)", shipped_judged, plotted=True),
     Rule("longest line", longest_line, thresholded=False),
 ]
 
@@ -300,10 +319,6 @@ def published(scores: dict[int, float], targets: set[int], threshold: float) -> 
     return any(n in targets for _, n in shown)
 
 
-def per_1000(scores: dict[int, float], n_lines: int, threshold: float) -> float:
-    return 1000 * sum(s >= threshold for s in scores.values()) / max(n_lines, 1)
-
-
 def summarize(chosen, svg: str | None) -> None:
     """The tables (all cases; then only the cases the judge finished, when that differs) and
     the trade-off plot."""
@@ -313,7 +328,7 @@ def summarize(chosen, svg: str | None) -> None:
         return
     done = [r for r in rows if judged(r)]
     if len(done) < len(rows):
-        print_table([r for r in rows], [r for r in RULES if not r.name.startswith("judged")])
+        print_table(rows, [r for r in RULES if not r.name.startswith("judged")])
         if done:
             print(f"\nThe {len(done)} cases the judge finished:")
             print_table(done, RULES)
