@@ -166,3 +166,16 @@ def test_a_line_the_judge_cleared_sinks_below_lines_it_has_not_seen():
     }
     ranked = [ln.line for ln in rank_lines(lines, confirmed=confirmed)]
     assert ranked == [2, 3, 1, 4]
+
+
+def test_lists_leave_out_the_lines_the_judge_cleared_and_count_them(tiny):
+    from lossmap.analysis.verdicts.two_sided import TwoSidedLine
+
+    source = CASES["wrong variable returned"][0] * 2
+    analysis = analyze_text(tiny, source, "f.py")
+    first, second = analysis.top_lines(2)
+    threshold = second.verdict  # the tiny model's bits: the top two reach it
+    analysis.two_sided = {first.line: TwoSidedLine(first.line, {}, 0.0, 0.0, None, None)}
+    listed = analysis.listed_lines(3, threshold)
+    assert listed.cleared == 1 and first not in listed.lines and listed.lines[0] == second
+    assert analysis.listed_lines(3, 0.0).cleared == 0  # at or above the threshold: still listed

@@ -11,7 +11,6 @@ from rich.text import Text
 from ..analysis import FileAnalysis
 from ..analysis.syntax.align import LAYOUT, PROSE
 from ..analysis.verdicts.levels import DIAGNOSTIC_THRESHOLD, LEVEL_STEP, surprise_level
-from ..analysis.verdicts.ranking import cleared
 from .safe_text import terminal_safe
 
 #: A CR that is not part of CRLF.
@@ -85,13 +84,7 @@ def top_lines_table(analysis: FileAnalysis, top: int, unit: str = "bits") -> Tab
     table.add_column("written → expected", overflow="fold", ratio=1, min_width=20)
     table.add_column("code", overflow="ellipsis", no_wrap=True, max_width=28)
     text = analysis.scored.text
-    ranked, dropped = [], 0
-    for ln in analysis.top_lines():
-        confirmed = analysis.two_sided.get(ln.line)
-        if cleared(ln.verdict, confirmed.combined if confirmed else None, DIAGNOSTIC_THRESHOLD):
-            dropped += 1
-        elif len(ranked) < top:
-            ranked.append(ln)
+    ranked, dropped = analysis.listed_lines(top, DIAGNOSTIC_THRESHOLD)
     if dropped:
         table.caption = Text(
             f"{dropped} line{'s' if dropped > 1 else ''} at or above {DIAGNOSTIC_THRESHOLD:g}"

@@ -15,7 +15,6 @@ from ..analysis.syntax.align import LAYOUT, PROSE
 from ..analysis.syntax.offsets import LINE_BREAK
 from ..analysis.verdicts.levels import LEVEL_COUNT, surprise_level
 from ..analysis.verdicts.lines import counted_margin, why_not_counted
-from ..analysis.verdicts.ranking import cleared
 from ..analysis.verdicts.two_sided import token_verdict
 from . import protocol
 from .config import ServerConfig
@@ -362,12 +361,10 @@ def most_surprising(
     ``version`` is the client's version of the text ``placement`` places in.
     """
     out: list[protocol.SurprisingSpot] = []
-    for ln in analysis.top_lines():
+    for ln in analysis.listed_lines(None, threshold).lines:
         if len(out) == n:
             break
         confirmed = analysis.two_sided.get(ln.line)
-        if cleared(ln.verdict, confirmed.combined if confirmed else None, threshold):
-            continue
         tok = analysis.tokens[analysis.worst_token(ln)]
         best = tok.alternatives[0] if tok.alternatives else None
         rng = _core_range_json(tok, placement)

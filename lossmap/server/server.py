@@ -356,12 +356,8 @@ def on_visible_ranges(ls: LossmapServer, params: Any) -> None:
     no answer to carry an error)."""
     try:
         uri = _param_uri(params)
-        spans = []
-        for rng in _param_field(params, "ranges") or []:
-            first = int(_param_field(_param_field(rng, "start"), "line"))
-            last = int(_param_field(_param_field(rng, "end"), "line"))
-            spans.append((first + 1, last + 1))
-    except (JsonRpcException, TypeError, ValueError):
+        spans = [(a + 1, b + 1) for a, b in map(_range_lines, _param_field(params, "ranges") or [])]
+    except (JsonRpcException, TypeError):
         ls.log(f"ignored {VISIBLE_RANGES} with malformed parameters")
         return
     scheduling.on_visible_ranges(ls, uri_key(uri), spans)
@@ -412,8 +408,11 @@ def _param_lines(params: Any) -> tuple[int, int] | None:
     if isinstance(params, str):
         return None
     rng = _param_field(params, "range")
-    if rng is None:
-        return None
+    return None if rng is None else _range_lines(rng)
+
+
+def _range_lines(rng: Any) -> tuple[int, int]:
+    """(first, last) 0-based lines of an LSP range in a request's parameters."""
     try:
         first = int(_param_field(_param_field(rng, "start"), "line"))
         last = int(_param_field(_param_field(rng, "end"), "line"))

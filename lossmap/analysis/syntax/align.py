@@ -119,8 +119,7 @@ def _walk(root: Any, prose: bool = False) -> tuple[dict[tuple[int, int], _NodeIn
         if not children:
             leaves.append(node)
         for i in range(len(children) - 1, -1, -1):
-            field = node.field_name_for_child(i) if node.child_count else None
-            child_binding = roles.child_binds(node.type, field, binds)
+            child_binding = roles.child_binds(node.type, node.field_name_for_child(i), binds)
             stack.append((children[i], path, error, prose, child_binding))
     return info, leaves
 

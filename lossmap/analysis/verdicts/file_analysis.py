@@ -6,12 +6,20 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from ..scoring.tokens import ScoredText, TokenScore
 from ..syntax.align import ParsedSource, TokenSyntax
 from .lines import DefinitionSummary, LineSummary
-from .ranking import rank_lines
+from .ranking import cleared, rank_lines
 from .two_sided import TwoSidedLine
+
+
+class ListedLines(NamedTuple):
+    """Lines as a list shows them, and how many the judge cleared were left out."""
+
+    lines: list[LineSummary]
+    cleared: int
 
 
 @dataclass
@@ -67,6 +75,19 @@ class FileAnalysis:
         """The ``n`` most surprising lines by their verdicts: the judge's where it has looked,
         else causal (see ``ranking``)."""
         return rank_lines(self.lines, n, self.two_sided)
+
+    def listed_lines(self, n: int | None, threshold: float) -> ListedLines:
+        """The ``n`` (None: all) most surprising lines as lists show them (``scan``'s table,
+        the editor's most-surprising list): the lines the judge cleared (below ``threshold``
+        once it looked) left out and counted."""
+        shown, dropped = [], 0
+        for ln in self.top_lines():
+            confirmed = self.two_sided.get(ln.line)
+            if cleared(ln.verdict, confirmed.combined if confirmed else None, threshold):
+                dropped += 1
+            elif n is None or len(shown) < n:
+                shown.append(ln)
+        return ListedLines(shown, dropped)
 
     def worst_token(self, line: LineSummary) -> int | None:
         """The token that decided ``line``'s rank: two-sided when the line was confirmed."""
