@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
 import statistics
@@ -122,8 +121,8 @@ def main() -> None:
         "--paths",
         nargs="+",
         default=[f"{DEFAULT_PREFIX_TOKENS}:auto"],
-        help="confirmation paths side by side, PREFIX:PRECISION (precision auto, float32 or"
-        " bfloat16, as LOSSMAP_CPU_MATMUL), e.g. 1024:float32 512:auto",
+        help="confirmation paths side by side, PREFIX:RUNTIME (auto, float32 or"
+        " bfloat16-matmuls, as --runtime), e.g. 1024:float32 512:auto",
     )
     ap.add_argument("--live", default="default")
     ap.add_argument("--judge", default="default-large")
@@ -133,14 +132,15 @@ def main() -> None:
     out = Path(args.out)
     top_k = None if args.top == "all" else int(args.top)
     asked = "all candidates" if top_k is None else "causal top"
-    live = load_model(args.live, device=args.device)
+    # The live model as measured for issue 17 (float32); the judge in each path's runtime.
+    live = load_model(args.live, device=args.device, runtime="float32")
     paths = []  # (name, prefix tokens, judge)
     for spec in args.paths:
-        prefix, _, precision = spec.partition(":")
-        os.environ["LOSSMAP_CPU_MATMUL"] = precision or "auto"
-        judge = load_model(args.judge, device=args.device, tokenizer_like=live, mixed_ok=True)
+        prefix, _, runtime = spec.partition(":")
+        judge = load_model(
+            args.judge, device=args.device, tokenizer_like=live, runtime=runtime or "auto"
+        )
         paths.append((path_name(judge, int(prefix)), int(prefix), judge))
-    os.environ.pop("LOSSMAP_CPU_MATMUL")
     records = read(out)
     print(
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()}"

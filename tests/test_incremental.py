@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lossmap.analysis import load_model
+from lossmap.analysis.models.runtime import RUNTIMES
 from lossmap.analysis.scoring.document_scorer import DocumentScorer, common_prefix, score_text
 from lossmap.analysis.scoring.scorer_pool import ScorerPool
 from lossmap.analysis.scoring.tokens import encode
@@ -61,18 +63,25 @@ def apply(loaded, text: str, edit) -> str:
     return text[:i] + insert + text[i + delete :]
 
 
+@pytest.fixture(scope="module", params=RUNTIMES[1:])
+def tiny_in_runtime(request, tiny_model_dir):
+    """The tiny model in each runtime a CPU can choose."""
+    return load_model(str(tiny_model_dir), device="cpu", runtime=request.param)
+
+
 @given(sequence=edits(), repeat=st.integers(1, 3))
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-def test_random_edit_sequences_match_a_full_rescore(tiny, sequence, repeat):
-    scorer = DocumentScorer(tiny, top_k=3, window=WINDOW, min_context=MIN_CONTEXT)
+def test_random_edit_sequences_match_a_full_rescore(tiny_in_runtime, sequence, repeat):
+    model = tiny_in_runtime
+    scorer = DocumentScorer(model, top_k=3, window=WINDOW, min_context=MIN_CONTEXT)
     text = BASE * repeat
     scorer.score(text)
     for edit in sequence:
-        text = apply(tiny, text, edit)
+        text = apply(model, text, edit)
         got = scorer.score(text)
-        full = score_text(tiny, text, top_k=3, window=WINDOW, min_context=MIN_CONTEXT)
+        full = score_text(model, text, top_k=3, window=WINDOW, min_context=MIN_CONTEXT)
         assert max_diff(got, full) <= 1e-4
 
 

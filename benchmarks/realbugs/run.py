@@ -505,15 +505,25 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--judge", nargs="?", const="default-large", help="confirm candidates")
+    ap.add_argument(
+        "--runtime",
+        default="float32",
+        help="how the models compute on a CPU (lossmap's --runtime; the cache holds one: give"
+        " another runtime its own --cache)",
+    )
+    ap.add_argument("--cache", default=str(CACHE), help="where model outputs are cached")
     args = ap.parse_args()
+    global CACHE
+    CACHE = Path(args.cache)
     chosen = choose(read_cases(), args.quick, args.cases)
     if args.summary:
         summarize(chosen, args.svg)
         return
-    live = load_model(args.model, device=args.device)
+    live = load_model(args.model, device=args.device, runtime=args.runtime)
     judge = None
     if args.judge:
-        judge = load_model(args.judge, device=args.device, tokenizer_like=live, mixed_ok=True)
+        # The judge has run with bfloat16 matmuls since its first cached verdicts.
+        judge = load_model(args.judge, device=args.device, tokenizer_like=live)
     for i, (case, span) in enumerate(chosen, 1):
         buggy, fixed, seconds = score_case(live, case)
         if seconds:

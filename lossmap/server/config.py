@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from ..analysis.models.runtime import RUNTIMES
 from ..analysis.scoring.scorer_pool import DEFAULT_CACHE_BUDGET_MB
 from ..analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD, DIAGNOSTIC_THRESHOLD
 from ..analysis.verdicts.two_sided import DEFAULT_CONFIRM
@@ -31,6 +32,8 @@ class ServerConfig:
     #: 0 keeps it resident.
     judge_idle_seconds: int = 900
     device: str = "auto"
+    #: How models compute on a CPU: auto, float32 or bfloat16-matmuls (see README).
+    runtime: str = "auto"
     #: Tokens at or above this surprise (bits) get a semantic token / heat-map colour.
     display_threshold: float = DEFAULT_DISPLAY_THRESHOLD
     #: Code tokens whose margin (bits) reaches this become "model is confused here".
@@ -63,6 +66,7 @@ _CAMEL = {
     "judge": "judge",
     "judgeIdleSeconds": "judge_idle_seconds",
     "device": "device",
+    "runtime": "runtime",
     "displayThreshold": "display_threshold",
     "diagnosticThreshold": "diagnostic_threshold",
     "maxDiagnostics": "max_diagnostics",
@@ -81,6 +85,10 @@ _CAMEL = {
 
 def _check(name: str, value: Any) -> Any:
     """Validated value for field ``name``; raises ValueError with the reason."""
+    if name == "runtime":
+        if not isinstance(value, str) or value.strip().lower() not in RUNTIMES:
+            raise ValueError(f"must be one of {', '.join(RUNTIMES)}")
+        return value.strip().lower()
     if name in ("model", "judge", "device"):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")

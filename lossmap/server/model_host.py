@@ -99,14 +99,16 @@ class ConfirmJob(Job[Confirmation]):
 
 
 def _load(
-    spec: str, device: str, progress: ProgressFn | None, tokenizer_like: Any = None
+    spec: str,
+    device: str,
+    progress: ProgressFn | None,
+    tokenizer_like: Any = None,
+    runtime: str = "auto",
 ) -> tuple[Any, str | None]:
-    """(LoadedModel, None) or (None, the reason): a model failing to load never escapes.
-    A model loaded ``tokenizer_like`` the live one is the judge: it may run mixed precision."""
+    """(LoadedModel, None) or (None, the reason): a model failing to load never escapes."""
     try:
-        judge = tokenizer_like is not None
         return load_model(
-            spec, device=device, progress=progress, tokenizer_like=tokenizer_like, mixed_ok=judge
+            spec, device=device, progress=progress, tokenizer_like=tokenizer_like, runtime=runtime
         ), None
     except LossmapError as err:
         return None, str(err)
@@ -139,6 +141,7 @@ class ModelHost:
     _load_generation: int = 0
     _judge_used: float = 0.0
     _device: str = "auto"
+    _runtime: str = "auto"
     #: Told how every load of the judge ends, a reload after idleness included.
     _judge_done: Callable[[str | None], None] | None = None
 
@@ -149,8 +152,10 @@ class ModelHost:
         progress: ProgressFn,
         done: Callable[[str | None], None],
         judge_done: Callable[[str | None], None] | None = None,
+        runtime: str = "auto",
     ) -> None:
-        """Load the live model of ``roles`` on a background thread, then its judge.
+        """Load the live model of ``roles`` on a background thread, then its judge, both
+        in ``runtime`` (how they compute on a CPU).
 
         ``done(error or None)`` once the live model is ready (scoring starts);
         ``judge_done(error or None)`` once the judge is (called too when there is none).
@@ -159,7 +164,7 @@ class ModelHost:
             self._load_generation += 1
             generation = self._load_generation
             self.state, self.error = "loading", None
-            self.roles, self._device = roles, device
+            self.roles, self._device, self._runtime = roles, device, runtime
             self.judge, self.judge_error = None, None
             self.judge_state = "none" if roles.judge is None else "loading"
             self._judge_done = judge_done
@@ -169,7 +174,7 @@ class ModelHost:
             live_progress = (
                 role_progress(progress, f"live {roles.live}") if roles.judge else progress
             )
-            loaded, error = _load(roles.live, device, live_progress)
+            loaded, error = _load(roles.live, device, live_progress, runtime=runtime)
             with self._cv:
                 if generation != self._load_generation:
                     return  # superseded by a newer load
@@ -195,7 +200,11 @@ class ModelHost:
         reload after idleness too: a judge that fails then must not fail silently)."""
         spec = self.roles.judge
         judge, error = _load(
-            spec, self._device, role_progress(progress, f"judge {spec}"), self.loaded
+            spec,
+            self._device,
+            role_progress(progress, f"judge {spec}"),
+            self.loaded,
+            self._runtime,
         )
         _settle_heap(full=False)
         with self._cv:

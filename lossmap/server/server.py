@@ -123,6 +123,7 @@ class LossmapServer(LanguageServer):
             progress.report,
             lambda error: self.loop.call_soon_threadsafe(self._live_loaded, progress, error),
             lambda error: self.loop.call_soon_threadsafe(self._judge_loaded, progress, error),
+            runtime=self.config.runtime,
         )
 
     def _roles(self) -> ModelRoles:
@@ -245,8 +246,8 @@ def apply_settings(ls: LossmapServer, section: Any) -> bool:
     for problem in problems:
         ls.show(problem, types.MessageType.Warning)
     ls.host.judge_idle_seconds = ls.config.judge_idle_seconds
-    old = (before.model, before.judge, before.device)
-    return old != (ls.config.model, ls.config.judge, ls.config.device)
+    old = (before.model, before.judge, before.device, before.runtime)
+    return old != (ls.config.model, ls.config.judge, ls.config.device, ls.config.runtime)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -292,7 +292,8 @@ class Controller implements CommandTarget, vscode.Disposable {
     if (client && affectsServer(affects)) {
       if (
         e.affectsConfiguration(`${SECTION}.model`) ||
-        e.affectsConfiguration(`${SECTION}.device`)
+        e.affectsConfiguration(`${SECTION}.device`) ||
+        e.affectsConfiguration(`${SECTION}.runtime`)
       ) {
         this.status.reloadRequested();
       }

@@ -10,6 +10,7 @@ export const SERVER_KEYS = [
   'judge',
   'judgeIdleSeconds',
   'device',
+  'runtime',
   'displayThreshold',
   'diagnosticThreshold',
   'maxDiagnostics',

@@ -16,6 +16,8 @@ from ..errors import LossmapError, ModelLoadError
 from ..progress import ProgressFn
 from .devices import pick_device
 from .precision import FLOAT32, MIXED, precision_of, use_bfloat16_matmuls
+from .row_exact import RowBlocks
+from .runtime import AUTO
 from .spec import ModelSpec, parse_model_spec
 from .store import prepare
 
@@ -36,6 +38,8 @@ class LoadedModel:
     tokenizer_digest: str | None = None
     #: The arithmetic it runs in (``precision.MIXED`` on CPUs with bfloat16 matrix units).
     precision: str = FLOAT32
+    #: Shared by the bfloat16 matmuls of a :data:`MIXED` model (``precision.exact_rows``).
+    row_blocks: RowBlocks | None = None
     # Filled lazily by scoring: vocabulary-sized tables that depend only on the tokenizer.
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -56,20 +60,19 @@ def load_model(
     trust_remote_code: bool = False,
     progress: ProgressFn | None = None,
     tokenizer_like: LoadedModel | None = None,
-    mixed_ok: bool = False,
+    runtime: str = AUTO,
 ) -> LoadedModel:
     """Prepare (if needed) and load ``spec``; raise :class:`LossmapError` with the reason.
 
     ``tokenizer_like``: a loaded model whose tokenizer is reused when ``spec``'s tokenizer
-    files are the same bytes (a judge beside the live model of its family). ``mixed_ok``:
-    on a CPU with bfloat16 matrix units, run the linear layers in bfloat16 (the judge; see
-    :mod:`precision`).
+    files are the same bytes (a judge beside the live model of its family). ``runtime``: how
+    a CPU model computes (``auto``, ``float32``, ``bfloat16-matmuls``; see :mod:`precision`).
     """
     start = time.perf_counter()
     quiet_libraries()  # before prepare: a GGUF conversion runs transformers too
     parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
     dev, dtype = pick_device(device)
-    precision = precision_of(dev, dtype, mixed_ok)  # before loading: a bad setting fails fast
+    precision = precision_of(dev, dtype, runtime)  # before loading: a bad setting fails fast
     path = prepare(parsed, progress)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -106,8 +109,7 @@ def load_model(
         )
     model.to(dev)
     model.eval()
-    if precision == MIXED:
-        use_bfloat16_matmuls(model)
+    row_blocks = use_bfloat16_matmuls(model) if precision == MIXED else None
     return LoadedModel(
         spec=parsed,
         model=model,
@@ -118,6 +120,7 @@ def load_model(
         load_seconds=time.perf_counter() - start,
         tokenizer_digest=digest,
         precision=precision,
+        row_blocks=row_blocks,
     )
 
 

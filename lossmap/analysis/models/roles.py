@@ -130,10 +130,12 @@ def load_roles(
     device: str | None = "auto",
     trust_remote_code: bool = False,
     progress: ProgressFn | None = None,
+    runtime: str = "auto",
 ) -> RoleModels:
-    """Load the live model, then the judge (the same object when it is the same spec)."""
+    """Load the live model, then the judge (the same object when it is the same spec), both
+    in ``runtime`` (see ``precision``)."""
     live_progress = role_progress(progress, f"live {roles.live}")
-    live = load_model(roles.live, device, trust_remote_code, live_progress)
+    live = load_model(roles.live, device, trust_remote_code, live_progress, runtime=runtime)
     judge = None
     if roles.judge_is_live:
         judge = live
@@ -145,7 +147,7 @@ def load_roles(
             trust_remote_code,
             judge_progress,
             tokenizer_like=live,
-            mixed_ok=True,
+            runtime=runtime,
         )
     return RoleModels(roles, live, judge)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.loading import LoadedModel
+from ..models.row_exact import exact_rows
 from ..progress import ProgressFn
 from . import kv_cache
 from .head import DEFAULT_CHUNK, TokenStats, token_stats
@@ -199,6 +200,11 @@ class DocumentScorer:
 
     def _forward(self, base, ids, at, stop, w, first, rows, cache):
         """Run ``ids[at:stop]`` after ``cache`` and fill the rows of the targets it predicts."""
+        # Exact rows: a token's numbers must not depend on where the edit split the pass.
+        with exact_rows(self.loaded.row_blocks):
+            return self._forward_rows(base, ids, at, stop, w, first, rows, cache)
+
+    def _forward_rows(self, base, ids, at, stop, w, first, rows, cache):
         device = self.loaded.device
         input_ids = torch.tensor([ids[at:stop]], device=device)
         if self.keep_cache:

@@ -8,12 +8,16 @@ positions, in two work buffers kept on the model.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from ..models.loading import LoadedModel
+from ..models.precision import MIXED
+from ..models.row_exact import blocked_matmul
 from .token_classes import whitespace_classes
 
 LN2 = math.log(2.0)
@@ -108,12 +112,61 @@ def token_stats(
     ``S = sum(e)``, log p = z - log S and the entropy is log S - sum(e * z) / S. The full
     log-softmax and probability matrices are never built.
     """
-    vocab = loaded.model.get_output_embeddings().weight.shape[0]
-    z_buf, e_buf = _buffers(loaded, len(actual), vocab)
-    z = lm_head(loaded, hidden, z_buf)
+    head = loaded.model.get_output_embeddings()
+    z_buf, _ = _buffers(loaded, len(actual), head.weight.shape[0])
+    fast = _bfloat16_head(loaded)
+    if fast is None:
+        return stats_from_logits(loaded, lm_head(loaded, hidden, z_buf), actual, top_k)
+    # Every logit from the bfloat16 head, then the ones the numbers hinge on (the top-k and
+    # the actual token's) again in float32: surprise, rank and top-k are float32's, and only
+    # the tail of the softmax sum and the entropy carry bfloat16's rounding.
+    blocks = loaded.row_blocks
+    x = hidden.to(torch.bfloat16)
+    size = blocks.size if blocks is not None else None
+    approx = F.linear(x, fast) if size is None else blocked_matmul(x, fast, size)
+    weight = head.weight
+
+    def exact(ids: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(weight[ids], hidden.float()[:, :, None])[:, :, 0]
+
+    return stats_from_logits(loaded, z_buf.copy_(approx), actual, top_k, exact)
+
+
+def _bfloat16_head(loaded: LoadedModel) -> torch.Tensor | None:
+    """The LM head's weight in bfloat16 when the model runs :data:`MIXED` and its head is a
+    plain projection (no bias, no soft-capping); else None. Made once, kept on the model."""
+    if loaded.precision != MIXED:
+        return None
+    if "bf16_head" not in loaded.cache:
+        head = loaded.model.get_output_embeddings()
+        plain = getattr(head, "bias", None) is None
+        plain = plain and not getattr(loaded.model.config, "final_logit_softcapping", None)
+        plain = plain and type(head) is torch.nn.Linear
+        loaded.cache["bf16_head"] = head.weight.detach().to(torch.bfloat16) if plain else None
+    return loaded.cache["bf16_head"]
+
+
+def stats_from_logits(
+    loaded: LoadedModel,
+    z: torch.Tensor,
+    actual: torch.Tensor,
+    top_k: int,
+    exact: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> list[TokenStats]:
+    """:func:`token_stats` from float32 logits ``z`` (rows, vocab), which are overwritten.
+
+    ``exact(ids)``: the logits of ``ids`` (rows, n) computed more precisely than ``z``'s;
+    they replace ``z``'s for the top-k and the actual tokens."""
+    _, e_buf = _buffers(loaded, len(actual), z.shape[-1])
     rows = torch.arange(len(actual), device=z.device)
     k = min(max(top_k, RANK_SHORTCUT), z.shape[-1])
     top_z, top_id = z.topk(k, dim=-1)
+    if exact is not None:
+        ids = torch.cat([top_id, actual[:, None]], 1)
+        values = exact(ids)
+        z.scatter_(1, ids, values)
+        top_z, order = values[:, :k].sort(-1, descending=True)
+        top_id = top_id.gather(1, order)
     z.sub_(top_z[:, :1])  # in place: the head's output is ours
     top_z = top_z - top_z[:, :1]
     e = torch.exp(z, out=e_buf)
