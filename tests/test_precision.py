@@ -54,15 +54,22 @@ def test_mixed_model_keeps_head_and_stream_in_float32_and_stays_close(tiny_model
 
 def test_blocked_matmuls_give_every_row_the_same_bits_whatever_the_pass():
     """A row's product must not depend on how many rows share its matmul (the kernels'
-    blocking does; with fixed-size blocks it cannot). Shapes of the 0.5B model's layers."""
+    blocking does; with fixed blocks it cannot). Shapes of the 0.5B model's layers."""
     torch.manual_seed(0)
     for k, n in ((896, 896), (4864, 896), (896, 128)):
         weight = torch.randn(n, k).bfloat16()
         x = torch.randn(700, k).bfloat16()
-        whole = blocked_matmul(x, weight, ROW_BLOCK)
+        # Padded blocks: the same bits wherever a call's rows start (the LM head).
+        whole = blocked_matmul(x, weight, ROW_BLOCK, pad=True)
         for start, rows in ((0, 1), (1, 7), (17, 70), (150, 300), (650, 50)):
-            part = blocked_matmul(x[start : start + rows], weight, ROW_BLOCK)
+            part = blocked_matmul(x[start : start + rows], weight, ROW_BLOCK, pad=True)
             assert torch.equal(part, whole[start : start + rows]), (k, n, start, rows)
+        # Unpadded blocks: the same bits for calls that start on a block boundary (the
+        # scorer's passes), the last block holding the rows left.
+        whole = blocked_matmul(x, weight, ROW_BLOCK)
+        for start in range(0, 700, ROW_BLOCK):
+            part = blocked_matmul(x[start:], weight, ROW_BLOCK)
+            assert torch.equal(part, whole[start:]), (k, n, start)
 
 
 def test_exact_rows_make_incremental_rescoring_of_the_real_model_equal_a_full_rescore():
@@ -72,17 +79,18 @@ def test_exact_rows_make_incremental_rescoring_of_the_real_model_equal_a_full_re
     text = Path(difflib.__file__).read_text()[:5000]
     scorer = DocumentScorer(mixed)
     scorer.score(text)
-    cut = len(text) // 2
-    edited = text[:cut] + "x" + text[cut:]
-    incremental = scorer.score(edited)
-    assert 0 < scorer.last_run.reused < scorer.last_run.tokens
-    full = score_text(mixed, edited)
-    worst = max(
-        abs(a.surprise - b.surprise)
-        for a, b in zip(incremental.tokens, full.tokens, strict=True)
-        if a.scored
-    )
-    assert worst <= 1e-4
+    # An edit in the middle, one near the start, text appended (the last block grows).
+    for cut, insert in ((len(text) // 2, "x"), (300, " y"), (len(text), "\ndef g():\n    pass\n")):
+        text = text[:cut] + insert + text[cut:]
+        incremental = scorer.score(text)
+        assert 0 < scorer.last_run.reused < scorer.last_run.tokens
+        full = score_text(mixed, text)
+        worst = max(
+            abs(a.surprise - b.surprise) + abs(a.entropy - b.entropy)
+            for a, b in zip(incremental.tokens, full.tokens, strict=True)
+            if a.scored
+        )
+        assert worst <= 1e-4, (cut, worst)
 
 
 def test_replacement_counts_only_plain_linear_layers():

@@ -78,7 +78,7 @@ class BFloat16Linear(torch.nn.Module):
         size = self.blocks.size
         y = F.linear(x, self.weight) if size is None else blocked_matmul(x, self.weight, size)
         y = y.float()
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y.add_(self.bias)
 
 
 class BFloat16GatedMLP(torch.nn.Module):

@@ -5,11 +5,18 @@ of its float32 sums, depends on the shape of the call: how many rows a matmul ho
 queries and keys an attention call holds. In float32 that moves a number by about 1e-7; in a
 model with bfloat16 matmuls the next rounding to bfloat16 turns it into a whole bfloat16 step
 (0.4 %), which grows through the layers to a few tenths of a bit of surprise. Within
-:func:`exact_rows` every call has a fixed shape instead: matmuls run in blocks of exactly
-:data:`ROW_BLOCK` rows, attention pads queries to a multiple of :data:`QUERY_BLOCK` and keys to
-a multiple of :data:`KEY_BLOCK` (padding masked out), so a row's arithmetic no longer depends
-on its neighbours. Measured: 0 bits between incremental and full re-scores, at about the speed
-of unpadded calls (benchmarks/bench_runtime.py).
+:func:`exact_rows` the shapes are fixed instead:
+
+- matmuls run in blocks of :data:`ROW_BLOCK` rows, and the scorer starts every pass of a
+  window on a block boundary counted from the window's start, so a row always shares its
+  matmul with the same block of positions, in a call of the same size (the window's last
+  block holds the rows left, in every pass over the same text);
+- attention pads queries to a multiple of :data:`QUERY_BLOCK` and keys to a multiple of
+  :data:`KEY_BLOCK` (the padding masked out);
+- the LM head, whose calls start at any row, pads its last block to :data:`ROW_BLOCK` rows.
+
+Measured: 0 bits between incremental and full re-scores of a real file, at the speed of
+unblocked calls (benchmarks/bench_runtime.py).
 """
 
 from __future__ import annotations
@@ -39,16 +46,20 @@ class RowBlocks:
     size: int | None = None
 
 
-def blocked_matmul(x: torch.Tensor, weight: torch.Tensor, size: int) -> torch.Tensor:
-    """``x @ weight.T`` in matmuls of exactly ``size`` rows (the last one zero-padded)."""
+def blocked_matmul(
+    x: torch.Tensor, weight: torch.Tensor, size: int, pad: bool = False
+) -> torch.Tensor:
+    """``x @ weight.T`` in matmuls of ``size`` rows; the last block holds the rows left
+    (``pad``: it is zero-padded to ``size`` rows, so that every row's result is the same
+    wherever the call's rows start)."""
     rows = x.reshape(-1, x.shape[-1])
     n = rows.shape[0]
-    pad = -n % size
-    if pad:
-        rows = torch.cat([rows, rows.new_zeros(pad, rows.shape[1])])
-    out = rows.new_empty(n + pad, weight.shape[0])
+    extra = -n % size if pad else 0
+    if extra:
+        rows = torch.cat([rows, rows.new_zeros(extra, rows.shape[1])])
+    out = rows.new_empty(n + extra, weight.shape[0])
     weight_t = weight.t()
-    for i in range(0, n + pad, size):
+    for i in range(0, n + extra, size):
         torch.mm(rows[i : i + size], weight_t, out=out[i : i + size])
     return out[:n].reshape(*x.shape[:-1], weight.shape[0])
 
@@ -101,11 +112,15 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
     dev = query.device
     if attention_mask is None and n_q == n_kv:
         # A fresh pass: the causal kernel, which skips the blocks above the diagonal (about
-        # twice as fast), on a square padded to whole key blocks; its rows equal the masked
-        # kernel's bit for bit (measured), so a fresh pass and a cached one still agree.
-        pad = -n_kv % KEY_BLOCK
-        if pad:
-            query, key, value = (_pad_rows(t, pad) for t in (query, key, value))
+        # twice as fast), with keys padded to whole key blocks and queries to whole query
+        # blocks (its mask is aligned top-left: query i sees keys 0..i, never the padding);
+        # its rows equal the masked kernel's bit for bit (measured), so a fresh pass and a
+        # cached one still agree.
+        pad_q, pad_kv = -n_q % QUERY_BLOCK, -n_kv % KEY_BLOCK
+        if pad_q:
+            query = _pad_rows(query, pad_q)
+        if pad_kv:
+            key, value = _pad_rows(key, pad_kv), _pad_rows(value, pad_kv)
         out = torch.nn.functional.scaled_dot_product_attention(
             query, key, value, is_causal=True, scale=scaling
         )[:, :, :n_q]

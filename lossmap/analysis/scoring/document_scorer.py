@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.loading import LoadedModel
-from ..models.row_exact import exact_rows
+from ..models.row_exact import ROW_BLOCK, exact_rows
 from ..progress import ProgressFn
 from . import kv_cache
 from .head import DEFAULT_CHUNK, TokenStats, token_stats
@@ -173,6 +173,17 @@ class DocumentScorer:
                 continue
             cache = self._window_cache(w.start, first - 1)
             at = w.start + (kv_cache.cache_len(cache) if cache is not None else 0)
+            if self._block:
+                # Row-exact passes run whole blocks from the window's start (see row_exact):
+                # back to the start of the block, and that block's rows scored again.
+                aligned = w.start + (at - w.start) // self._block * self._block
+                if aligned < at:
+                    if aligned > w.start:
+                        kv_cache.crop_to(cache, aligned - w.start)
+                    else:
+                        cache = None
+                at = aligned
+                first = max(w.score_from, at + 1, w.start + 1)
             while at < w.end:
                 if keep_going is not None and not keep_going():
                     self._stop(w.start, cache)
@@ -181,7 +192,7 @@ class DocumentScorer:
                 if self.keep_cache:
                     stop = min(stop, at + SCORING_PIECE_TOKENS)
                     if partial_due and at < partial_at:
-                        stop = min(stop, partial_at)
+                        stop = min(stop, self._block_end(partial_at, w.start))
                 cache = self._forward(base, ids, at, stop, w, first, rows, cache)
                 run += stop - at
                 at = stop
@@ -197,6 +208,17 @@ class DocumentScorer:
         self.ids, self.rows = ids, rows
         self.last_run = RunStats(len(ids), prefix, run)
         return rows
+
+    @property
+    def _block(self) -> int | None:
+        """Rows per matmul block when the model's passes are row-exact, else None."""
+        return ROW_BLOCK if self.loaded.row_blocks is not None else None
+
+    def _block_end(self, position: int, start: int) -> int:
+        """``position`` rounded up to a block boundary of the window starting at ``start``
+        (unchanged when passes are not row-exact)."""
+        block = self._block
+        return position if not block else start + -(-(position - start) // block) * block
 
     def _forward(self, base, ids, at, stop, w, first, rows, cache):
         """Run ``ids[at:stop]`` after ``cache`` and fill the rows of the targets it predicts."""

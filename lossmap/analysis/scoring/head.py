@@ -123,13 +123,16 @@ def token_stats(
     blocks = loaded.row_blocks
     x = hidden.to(torch.bfloat16)
     size = blocks.size if blocks is not None else None
-    approx = F.linear(x, fast) if size is None else blocked_matmul(x, fast, size)
+    approx = F.linear(x, fast) if size is None else blocked_matmul(x, fast, size, pad=True)
     weight = head.weight
 
     def exact(ids: torch.Tensor) -> torch.Tensor:
         return torch.bmm(weight[ids], hidden.float()[:, :, None])[:, :, 0]
 
-    return stats_from_logits(loaded, z_buf.copy_(approx), actual, top_k, exact)
+    # The candidates for the top-k from the bfloat16 logits (half the bytes to read).
+    k = min(max(top_k, RANK_SHORTCUT), approx.shape[-1])
+    candidates = approx.topk(k, dim=-1).indices
+    return stats_from_logits(loaded, z_buf.copy_(approx), actual, top_k, exact, candidates)
 
 
 def _bfloat16_head(loaded: LoadedModel) -> torch.Tensor | None:
@@ -152,15 +155,20 @@ def stats_from_logits(
     actual: torch.Tensor,
     top_k: int,
     exact: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    candidates: torch.Tensor | None = None,
 ) -> list[TokenStats]:
     """:func:`token_stats` from float32 logits ``z`` (rows, vocab), which are overwritten.
 
     ``exact(ids)``: the logits of ``ids`` (rows, n) computed more precisely than ``z``'s;
-    they replace ``z``'s for the top-k and the actual tokens."""
+    they replace ``z``'s for the top-k and the actual tokens. ``candidates``: the ids of the
+    top-k when already known (then recomputed by ``exact``)."""
     _, e_buf = _buffers(loaded, len(actual), z.shape[-1])
     rows = torch.arange(len(actual), device=z.device)
     k = min(max(top_k, RANK_SHORTCUT), z.shape[-1])
-    top_z, top_id = z.topk(k, dim=-1)
+    if candidates is not None and exact is not None:
+        top_id = candidates[:, :k]
+    else:
+        top_z, top_id = z.topk(k, dim=-1)
     if exact is not None:
         ids = torch.cat([top_id, actual[:, None]], 1)
         values = exact(ids)
