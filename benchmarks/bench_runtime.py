@@ -357,6 +357,8 @@ def summary(path: Path) -> None:
                 else "reference"
             )
             ratio = f"{statistics.median(ratios):.2f}x" if ratios else ""
+            if len(ratios) > 1:  # the rounds' spread: this machine is noisy
+                ratio += f" ({min(ratios):.2f}-{max(ratios):.2f})"
             exact = max(r["exact"] for r in mine)
             print(
                 f"| {model} | {runtime} | {n:,} | {statistics.median(speeds):.0f} | {ratio} |"

@@ -505,7 +505,14 @@ def _ray_scorer(args: argparse.Namespace, spec: str, progress):
 
     def scorer(todo, on_done) -> None:
         ray_records(
-            spec, args.device, args.trust_remote_code, args.window, todo, args.workers, on_done
+            spec,
+            args.device,
+            args.trust_remote_code,
+            args.window,
+            todo,
+            args.workers,
+            on_done,
+            runtime(args),
         )
 
     return identity, scorer

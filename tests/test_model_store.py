@@ -26,7 +26,9 @@ def tiny_gguf(tmp_path, tiny_model_dir, monkeypatch):
 
 def test_gguf_file_is_converted_once_and_scores_like_its_source(tiny_gguf, tiny):
     stages = []
-    converted = load_model(str(tiny_gguf), device="cpu", progress=lambda d, c, t: stages.append(d))
+    converted = load_model(
+        str(tiny_gguf), device="cpu", progress=lambda d, c, t: stages.append(d), runtime="float32"
+    )
     assert "dequantizing GGUF weights" in stages
     assert converted.path.startswith(str(tiny_gguf.parent / "cache" / "models"))
     text = "for i in range(10):\n    print(i)\n"

@@ -251,7 +251,9 @@ async def test_an_edit_near_the_top_of_a_long_file_updates_around_it_first(vscod
     partial, full = v2
     assert _opt(partial, "partial") is True and _opt(full, "partial") is None
     fresh_line = _get(_get(partial, "freshUntil"), "line")
-    assert 1 < fresh_line < 40  # well short of the file's 280 lines
+    # Well short of the file's 280 lines: the piece ends on the first 256-token block boundary
+    # at least 128 tokens after the edit (line 59 here with bfloat16 matmuls).
+    assert 1 < fresh_line < 100
     assert _get(partial, "seconds") < _get(full, "seconds")
     # Highlights at the edit are the final ones already; the full result is served now.
     report = await vscode.text_document_diagnostic_async(

@@ -497,6 +497,7 @@ def write_svg(rows, path: Path) -> None:
 
 
 def main() -> None:
+    global CACHE  # --cache: where this run's model outputs live
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="18 cases, two per project")
     ap.add_argument("--cases", type=int, help="the first N cases of a seeded shuffle")
@@ -513,7 +514,6 @@ def main() -> None:
     )
     ap.add_argument("--cache", default=str(CACHE), help="where model outputs are cached")
     args = ap.parse_args()
-    global CACHE
     CACHE = Path(args.cache)
     chosen = choose(read_cases(), args.quick, args.cases)
     if args.summary:

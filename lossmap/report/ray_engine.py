@@ -16,10 +16,19 @@ from ..analysis.errors import InputError
 class _Worker:
     """A Ray actor body: loads the model once, then scores files on request."""
 
-    def __init__(self, spec: str, device: str, trust_remote_code: bool, window: int | None):
+    def __init__(
+        self,
+        spec: str,
+        device: str,
+        trust_remote_code: bool,
+        window: int | None,
+        runtime: str = "auto",
+    ):
         from ..analysis import load_model
 
-        self.loaded = load_model(spec, device=device, trust_remote_code=trust_remote_code)
+        self.loaded = load_model(
+            spec, device=device, trust_remote_code=trust_remote_code, runtime=runtime
+        )
         self.window = window
 
     def score(self, name: str, text: str) -> dict[str, Any]:
@@ -38,9 +47,10 @@ def ray_records(
     todo: list[tuple[str, str]],
     workers: int,
     on_done: Callable[[str, dict[str, Any]], None],
+    runtime: str = "auto",
 ) -> None:
-    """Score ``todo`` (name, text) on ``workers`` Ray actors; ``on_done(name, record json)``
-    as each finishes (in completion order)."""
+    """Score ``todo`` (name, text) on ``workers`` Ray actors, each model in ``runtime``;
+    ``on_done(name, record json)`` as each finishes (in completion order)."""
     try:
         import ray
     except ImportError:
@@ -50,7 +60,9 @@ def ray_records(
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         actor = ray.remote(num_cpus=0)(_Worker)  # CPU threads are torch's to manage
-        pool = [actor.remote(spec, device, trust_remote_code, window) for _ in range(workers)]
+        pool = [
+            actor.remote(spec, device, trust_remote_code, window, runtime) for _ in range(workers)
+        ]
         pending: dict[Any, str] = {}
         queue: Iterator[tuple[str, str]] = iter(todo)
         for w in pool:  # one file in flight per worker: results come back as they finish

@@ -87,7 +87,12 @@ def use_exact_attention(model: torch.nn.Module, blocks: RowBlocks) -> bool:
     config = getattr(model, "config", None)
     if config is None or getattr(config, "_attn_implementation", None) != "sdpa":
         return False
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
     AttentionInterface.register(ATTENTION, _attention)
+    # The masks SDPA gets (without a mask function of its own, an attention implementation
+    # is handed no mask at all: padding and cached passes would attend everywhere).
+    AttentionMaskInterface.register(ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
     for module in model.modules():
         if hasattr(module, "num_key_value_groups"):
             module.lossmap_row_blocks = blocks

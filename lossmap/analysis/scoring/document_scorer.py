@@ -174,16 +174,19 @@ class DocumentScorer:
             cache = self._window_cache(w.start, first - 1)
             at = w.start + (kv_cache.cache_len(cache) if cache is not None else 0)
             if self._block:
-                # Row-exact passes run whole blocks from the window's start (see row_exact):
-                # back to the start of the block, and that block's rows scored again.
-                aligned = w.start + (at - w.start) // self._block * self._block
+                # Row-exact passes run whole blocks from the window's start (see row_exact).
+                # The block holding the first row to run is scored again whole: in the last
+                # pass it may have been the window's last block, with fewer rows.
+                block = self._block
+                aligned = w.start + (at - w.start) // block * block
                 if aligned < at:
                     if aligned > w.start:
                         kv_cache.crop_to(cache, aligned - w.start)
                     else:
                         cache = None
                 at = aligned
-                first = max(w.score_from, at + 1, w.start + 1)
+                first_block = w.start + (first - 1 - w.start) // block * block
+                first = max(w.score_from, first_block + 1, w.start + 1)
             while at < w.end:
                 if keep_going is not None and not keep_going():
                     self._stop(w.start, cache)

@@ -170,9 +170,11 @@ def stats_from_logits(
     else:
         top_z, top_id = z.topk(k, dim=-1)
     if exact is not None:
-        ids = torch.cat([top_id, actual[:, None]], 1)
-        values = exact(ids)
-        z.scatter_(1, ids, values)
+        values = exact(torch.cat([top_id, actual[:, None]], 1))
+        # The actual token first, then the top-k: an actual token among the top-k keeps the
+        # very number it is compared with there (its rank is then exact, ties included).
+        z.scatter_(1, actual[:, None], values[:, k:])
+        z.scatter_(1, top_id, values[:, :k])
         top_z, order = values[:, :k].sort(-1, descending=True)
         top_id = top_id.gather(1, order)
     z.sub_(top_z[:, :1])  # in place: the head's output is ours

@@ -23,6 +23,7 @@ const SECTION = {
   judge: 'default-large',
   judgeIdleSeconds: 900,
   device: 'cpu',
+  runtime: 'auto',
   displayThreshold: 10,
   diagnosticThreshold: 10,
   maxDiagnostics: 10,
