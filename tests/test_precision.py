@@ -103,3 +103,20 @@ def test_replacement_counts_only_plain_linear_layers():
     assert isinstance(model[0], BFloat16Linear) and type(model[1]) is Sub
     x = torch.randn(3, 4)
     assert model(x).dtype == torch.float32
+
+
+def test_a_mixed_model_attends_to_its_cache_like_to_one_pass(tiny_model_dir):
+    """Outside row-exact passes (the judge's prompts, fed in pieces over a cache) the
+    attention gets the masks SDPA gets: a piece after a cache sees the cached keys. (Without
+    a mask function, transformers handed the custom attention no mask at all.)"""
+    from transformers import DynamicCache
+
+    mixed = load_model(str(tiny_model_dir), device="cpu", runtime="bfloat16-matmuls")
+    base = mixed.model.base_model
+    ids = torch.tensor([list(range(5, 65))])
+    with torch.inference_mode():
+        whole = base(input_ids=ids).last_hidden_state[0]
+        cache = DynamicCache()
+        base(input_ids=ids[:, :40], cache=cache, use_cache=True)
+        rest = base(input_ids=ids[:, 40:], cache=cache, use_cache=True).last_hidden_state[0]
+    assert float((rest - whole[40:]).abs().max()) < 0.05 * float(whole.abs().max())
