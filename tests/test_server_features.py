@@ -90,3 +90,8 @@ def test_settings_are_validated_and_bad_values_kept_out():
     assert any("unknown setting 'colour'" in p for p in problems)
     nested, _ = merge_config(ServerConfig(), {"lossmap": {"debounceMs": 10}})
     assert nested.debounce_ms == 10
+    runtime, problems = merge_config(ServerConfig(), {"runtime": " Float32 "})
+    assert runtime.runtime == "float32" and not problems
+    kept, problems = merge_config(runtime, {"runtime": "int4"})
+    assert kept.runtime == "float32"
+    assert any("runtime" in p and "bfloat16-matmuls" in p for p in problems)
