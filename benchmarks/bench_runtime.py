@@ -103,7 +103,7 @@ class TorchScorer:
         from lossmap.analysis.scoring.document_scorer import DocumentScorer
 
         scorer = DocumentScorer(self.loaded, top_k=5, window=WINDOW, keep_cache=False)
-        rows = scorer._score_ids(ids, None, lambda *_: None, 0, None)
+        rows = scorer._score_ids(ids, None, _no, 0, None)
         return np.array([r.surprise if r is not None else np.nan for r in rows[1:]])
 
     def prefix_reuse_error(self, ids: list[int]) -> float:

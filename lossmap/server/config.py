@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ..analysis.models.runtime import RUNTIMES
+from ..analysis.models.runtime import RUNTIMES, runtime_name
 from ..analysis.scoring.scorer_pool import DEFAULT_CACHE_BUDGET_MB
 from ..analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD, DIAGNOSTIC_THRESHOLD
 from ..analysis.verdicts.two_sided import DEFAULT_CONFIRM
@@ -86,9 +86,10 @@ _CAMEL = {
 def _check(name: str, value: Any) -> Any:
     """Validated value for field ``name``; raises ValueError with the reason."""
     if name == "runtime":
-        if not isinstance(value, str) or value.strip().lower() not in RUNTIMES:
+        runtime = runtime_name(value) if isinstance(value, str) else None
+        if runtime is None:
             raise ValueError(f"must be one of {', '.join(RUNTIMES)}")
-        return value.strip().lower()
+        return runtime
     if name in ("model", "judge", "device"):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")

@@ -19,9 +19,8 @@ import functools
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from .row_exact import RowBlocks, blocked_matmul, use_exact_attention
+from .row_exact import RowBlocks, matmul, use_exact_attention
 from .runtime import AUTO, BFLOAT16_MATMULS, check_runtime
 
 #: How a CPU model's arithmetic is described (reports, ``lossmap model``, record caches).
@@ -74,19 +73,16 @@ class BFloat16Linear(torch.nn.Module):
         self.blocks = blocks or RowBlocks()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(torch.bfloat16)
-        size = self.blocks.size
-        y = F.linear(x, self.weight) if size is None else blocked_matmul(x, self.weight, size)
-        y = y.float()
+        y = matmul(x.to(torch.bfloat16), self.weight, self.blocks.size).float()
         return y if self.bias is None else y.add_(self.bias)
 
 
 class BFloat16GatedMLP(torch.nn.Module):
-    """A gated MLP, ``down(act(gate(x)) * up(x))`` (Llama, Qwen, Mistral...), in bfloat16:
-    the gate and up projections fused into one matmul, the activation and product computed
-    from their bfloat16 products, the down projection's output returned in float32. The
-    intermediate (5-6x the hidden size) then never goes through float32, which on a CPU costs
-    more than the matmuls' own time saved."""
+    """A gated MLP, ``down(act(gate(x)) * up(x))`` (Llama, Qwen, Mistral...), with bfloat16
+    matmuls: the gate and up projections fused into one, the activation and product computed
+    in float32 from their bfloat16 products and rounded once, in row chunks that stay in the
+    CPU's cache (the intermediate is 5-6x the hidden size: converting it whole cost more than
+    the matmuls saved), the down projection's output returned in float32."""
 
     def __init__(self, mlp: torch.nn.Module, blocks: RowBlocks) -> None:
         super().__init__()
@@ -100,24 +96,19 @@ class BFloat16GatedMLP(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = self.blocks.size
-        gate_up = _matmul(x.to(torch.bfloat16), self.gate_up, size)
+        gate_up = matmul(x.to(torch.bfloat16), self.gate_up, size)
         rows = gate_up.reshape(-1, gate_up.shape[-1])
         hidden = rows.new_empty(rows.shape[0], self.intermediate)
         n = self.intermediate
-        # In float32, rounded once; in row chunks that stay in the CPU's cache.
         for i in range(0, rows.shape[0], _ELEMENTWISE_ROWS):
             part = rows[i : i + _ELEMENTWISE_ROWS].float()
             hidden[i : i + _ELEMENTWISE_ROWS] = self.act_fn(part[:, :n]) * part[:, n:]
         hidden = hidden.reshape(*gate_up.shape[:-1], n)
-        return _matmul(hidden, self.down, size).float()
+        return matmul(hidden, self.down, size).float()
 
 
 #: Rows per float32 step of the MLP's activation (a few MB: in the CPU's cache).
 _ELEMENTWISE_ROWS = 32
-
-
-def _matmul(x: torch.Tensor, weight: torch.Tensor, size: int | None) -> torch.Tensor:
-    return F.linear(x, weight) if size is None else blocked_matmul(x, weight, size)
 
 
 def _gated_mlp(module: torch.nn.Module) -> bool:

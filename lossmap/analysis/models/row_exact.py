@@ -64,6 +64,16 @@ def blocked_matmul(
     return out[:n].reshape(*x.shape[:-1], weight.shape[0])
 
 
+def matmul(
+    x: torch.Tensor, weight: torch.Tensor, size: int | None, pad: bool = False
+) -> torch.Tensor:
+    """``x @ weight.T``: one call when ``size`` is None (outside :func:`exact_rows`), else
+    :func:`blocked_matmul` in blocks of ``size`` rows."""
+    if size is None:
+        return torch.nn.functional.linear(x, weight)
+    return blocked_matmul(x, weight, size, pad)
+
+
 @contextmanager
 def exact_rows(blocks: RowBlocks | None) -> Iterator[None]:
     """Within the block, the model owning ``blocks`` computes each row independently of the
@@ -114,14 +124,13 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
     key, value = repeat_kv(key, groups), repeat_kv(value, groups)
     batch, heads, n_q, dim = query.shape
     n_kv = key.shape[2]
-    dev = query.device
+    pad_q, pad_kv = -n_q % QUERY_BLOCK, -n_kv % KEY_BLOCK
     if attention_mask is None and n_q == n_kv:
         # A fresh pass: the causal kernel, which skips the blocks above the diagonal (about
         # twice as fast), with keys padded to whole key blocks and queries to whole query
         # blocks (its mask is aligned top-left: query i sees keys 0..i, never the padding);
         # its rows equal the masked kernel's bit for bit (measured), so a fresh pass and a
         # cached one still agree.
-        pad_q, pad_kv = -n_q % QUERY_BLOCK, -n_kv % KEY_BLOCK
         if pad_q:
             query = _pad_rows(query, pad_q)
         if pad_kv:
@@ -131,6 +140,7 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
         )[:, :, :n_q]
         return out.transpose(1, 2).contiguous(), None
     if attention_mask is None:  # causal, the queries being the last n_q positions
+        dev = query.device
         attention_mask = (
             torch.arange(n_q, device=dev)[:, None] + (n_kv - n_q)
             >= torch.arange(n_kv, device=dev)[None, :]
@@ -138,7 +148,6 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
     elif attention_mask.dtype != torch.bool:
         attention_mask = attention_mask == 0  # additive float mask: 0 where attended
     attention_mask = attention_mask.expand(batch, 1, n_q, n_kv)
-    pad_q, pad_kv = -n_q % QUERY_BLOCK, -n_kv % KEY_BLOCK
     if pad_kv:
         key, value = _pad_rows(key, pad_kv), _pad_rows(value, pad_kv)
         attention_mask = torch.cat(

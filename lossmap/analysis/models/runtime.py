@@ -16,9 +16,15 @@ BFLOAT16_MATMULS = "bfloat16-matmuls"
 RUNTIMES = (AUTO, FLOAT32, BFLOAT16_MATMULS)
 
 
+def runtime_name(runtime: str) -> str | None:
+    """``runtime`` as one of :data:`RUNTIMES` (case and surrounding space ignored), or None."""
+    name = runtime.strip().lower()
+    return name if name in RUNTIMES else None
+
+
 def check_runtime(runtime: str | None) -> str:
     """``runtime`` normalised (None: auto); :class:`ModelLoadError` naming the choices."""
-    name = (runtime or AUTO).strip().lower()
-    if name not in RUNTIMES:
+    name = runtime_name(runtime or AUTO)
+    if name is None:
         raise ModelLoadError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
     return name

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from ..models.loading import LoadedModel
 from ..models.precision import MIXED
-from ..models.row_exact import blocked_matmul
+from ..models.row_exact import matmul
 from .token_classes import whitespace_classes
 
 LN2 = math.log(2.0)
@@ -120,10 +119,8 @@ def token_stats(
     # Every logit from the bfloat16 head, then the ones the numbers hinge on (the top-k and
     # the actual token's) again in float32: surprise, rank and top-k are float32's, and only
     # the tail of the softmax sum and the entropy carry bfloat16's rounding.
-    blocks = loaded.row_blocks
-    x = hidden.to(torch.bfloat16)
-    size = blocks.size if blocks is not None else None
-    approx = F.linear(x, fast) if size is None else blocked_matmul(x, fast, size, pad=True)
+    size = loaded.row_blocks.size if loaded.row_blocks is not None else None
+    approx = matmul(hidden.to(torch.bfloat16), fast, size, pad=True)
     weight = head.weight
 
     def exact(ids: torch.Tensor) -> torch.Tensor:
