@@ -16,6 +16,7 @@ from ..errors import LossmapError, ModelLoadError
 from ..progress import ProgressFn
 from .devices import pick_device
 from .precision import FLOAT32, MIXED, precision_of, use_bfloat16_matmuls
+from .remote import RemoteModel, connect, parse_remote_spec
 from .row_exact import RowBlocks
 from .runtime import AUTO
 from .spec import ModelSpec, parse_model_spec
@@ -24,7 +25,9 @@ from .store import prepare
 
 @dataclass
 class LoadedModel:
-    """A model resident on ``device`` with the tokenizer that matches it."""
+    """A model resident on ``device`` with the tokenizer that matches it; or, with
+    ``remote`` set, a model on a server (``model`` is then None and ``tokenizer`` the local
+    one the server was checked against)."""
 
     spec: ModelSpec
     model: Any  # a transformers PreTrainedModel with a causal LM head
@@ -40,6 +43,8 @@ class LoadedModel:
     precision: str = FLOAT32
     #: Shared by the bfloat16 matmuls of a :data:`MIXED` model (``precision.exact_rows``).
     row_blocks: RowBlocks | None = None
+    #: The server connection of a remote model (see :mod:`remote`).
+    remote: RemoteModel | None = None
     # Filled lazily by scoring: vocabulary-sized tables that depend only on the tokenizer.
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -49,7 +54,10 @@ class LoadedModel:
 
     @property
     def context_length(self) -> int:
-        """The longest sequence the model was trained on (positions)."""
+        """The longest sequence the model was trained on (positions), or that the server
+        takes."""
+        if self.remote is not None:
+            return self.remote.context_length
         n = getattr(self.model.config, "max_position_embeddings", None)
         return int(n) if n else 2048
 
@@ -71,6 +79,8 @@ def load_model(
     start = time.perf_counter()
     quiet_libraries()  # before prepare: a GGUF conversion runs transformers too
     parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
+    if parsed.kind == "remote":
+        return _connect(parsed, trust_remote_code, progress, tokenizer_like, start)
     dev, dtype = pick_device(device)
     precision = precision_of(dev, dtype, runtime)  # before loading: a bad setting fails fast
     path = prepare(parsed, progress)
@@ -121,6 +131,58 @@ def load_model(
         tokenizer_digest=digest,
         precision=precision,
         row_blocks=row_blocks,
+    )
+
+
+def _connect(
+    parsed: ModelSpec,
+    trust_remote_code: bool,
+    progress: ProgressFn | None,
+    tokenizer_like: LoadedModel | None,
+    start: float,
+) -> LoadedModel:
+    """A :class:`LoadedModel` for a model server: the local tokenizer named by the spec's
+    ``tokenizer`` setting (prepared like any model), checked against the server's."""
+    remote_spec = parse_remote_spec(parsed.raw)
+    tok_spec = parse_model_spec(remote_spec.tokenizer)
+    if tok_spec.kind == "remote":
+        raise ModelLoadError(f"model '{parsed.raw}': the tokenizer must be a local model spec")
+    path = prepare(tok_spec, progress)
+    digest = tokenizer_digest(path)
+    if (
+        digest is not None
+        and tokenizer_like is not None
+        and digest == tokenizer_like.tokenizer_digest
+    ):
+        tokenizer = tokenizer_like.tokenizer
+    else:
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(path),
+                trust_remote_code=trust_remote_code,
+                local_files_only=tok_spec.kind != "hub",
+            )
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelLoadError(
+                f"cannot load tokenizer '{remote_spec.tokenizer}': {first}"
+            ) from err
+    if progress:
+        progress(f"connecting to {remote_spec.url}", 0, None)
+    remote = connect(remote_spec, tokenizer)
+    return LoadedModel(
+        spec=parsed,
+        model=None,
+        tokenizer=tokenizer,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        path=remote_spec.url,
+        load_seconds=time.perf_counter() - start,
+        tokenizer_digest=digest,
+        precision=f"remote, {remote.engine}",
+        remote=remote,
     )
 
 

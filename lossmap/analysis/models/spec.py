@@ -1,4 +1,5 @@
-"""What a model spec names: an offline model, a GGUF file, a local directory, or a hub id."""
+"""What a model spec names: an offline model, a GGUF file, a local directory, a hub id, or a
+model server (``http(s)://host:port/v1#model``, see :mod:`remote`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Literal
 
 from ..errors import ModelSpecError
 from .offline import OFFLINE_MODELS
+from .remote import is_remote, parse_remote_spec
 
-SpecKind = Literal["offline", "gguf", "directory", "hub"]
+SpecKind = Literal["offline", "gguf", "directory", "hub", "remote"]
 
 # owner/name as the hub spells it; a single bare name is ambiguous with a typo'd path.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -18,7 +20,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed model spec; ``location`` is the offline name, a path, or a hub id."""
+    """A parsed model spec; ``location`` is the offline name, a path, a hub id or a URL."""
 
     raw: str
     kind: SpecKind
@@ -28,6 +30,9 @@ class ModelSpec:
 def parse_model_spec(spec: str) -> ModelSpec:
     """Classify ``spec``; raise :class:`ModelSpecError` if it names nothing loadable."""
     spec = spec.strip()
+    if is_remote(spec):
+        parse_remote_spec(spec)  # raises on a malformed one
+        return ModelSpec(spec, "remote", spec)
     if spec in OFFLINE_MODELS:
         return ModelSpec(spec, "offline", spec)
     path = Path(spec).expanduser()
@@ -46,5 +51,5 @@ def parse_model_spec(spec: str) -> ModelSpec:
     known = ", ".join(sorted(OFFLINE_MODELS))
     raise ModelSpecError(
         f"unknown model spec '{spec}': use {known}, a .gguf file, a model directory,"
-        " or a hub id like Qwen/Qwen2.5-Coder-1.5B"
+        " a hub id like Qwen/Qwen2.5-Coder-1.5B, or a model server http://host:port/v1#model"
     )

@@ -50,7 +50,7 @@ class ModelLocation:
 
 def locate(spec: ModelSpec) -> ModelLocation:
     """Where ``spec`` loads from, without touching the network or converting anything."""
-    if spec.kind in ("directory", "hub"):
+    if spec.kind in ("directory", "hub", "remote"):
         return ModelLocation(spec, spec.location, needs_conversion=False, prepared=True)
     target = _converted_dir(spec)
     return ModelLocation(spec, str(target), True, (target / _MARKER).is_file())

@@ -28,6 +28,7 @@ from ..models.row_exact import ROW_BLOCK, exact_rows
 from ..progress import ProgressFn
 from . import kv_cache
 from .head import DEFAULT_CHUNK, TokenStats, token_stats
+from .remote_stats import remote_stats
 from .tokens import ScoredText, encode, scored_text
 from .windows import DEFAULT_MIN_CONTEXT, DEFAULT_WINDOW, plan_windows
 
@@ -156,6 +157,8 @@ class DocumentScorer:
         local_first: int,
         keep_going: Callable[[], bool] | None,
     ) -> list[TokenStats | None] | None:
+        if self.loaded.remote is not None:
+            return self._score_remote(ids, progress, keep_going)
         prefix = common_prefix(self.ids, ids)
         self._last_change = prefix
         windows = plan_windows(len(ids), self.window, self.min_context)
@@ -208,6 +211,38 @@ class DocumentScorer:
                     partial(rows, done)
             if self.keep_cache and cache is not None:
                 self._caches[w.start] = cache
+        self.ids, self.rows = ids, rows
+        self.last_run = RunStats(len(ids), prefix, run)
+        return rows
+
+    def _score_remote(
+        self,
+        ids: list[int],
+        progress: ProgressFn | None,
+        keep_going: Callable[[], bool] | None,
+    ) -> list[TokenStats | None] | None:
+        """A model server scores each window that holds changed tokens, in one request
+        (the server reuses what its own prefix cache holds; no local-first partial result).
+        Rows of the common prefix are kept, as locally."""
+        prefix = common_prefix(self.ids, ids)
+        self._last_change = prefix
+        rows: list[TokenStats | None] = self.rows[:prefix] + [None] * (len(ids) - prefix)
+        self.ids, self.rows = ids[:prefix], rows[:prefix]
+        total = max(len(ids) - max(prefix, 1), 0)
+        run = 0
+        for w in plan_windows(len(ids), self.window, self.min_context):
+            first = max(w.score_from, prefix, w.start + 1)
+            if first >= w.end:
+                continue
+            if keep_going is not None and not keep_going():
+                self.last_run = RunStats(len(self.ids), 0, 0)
+                return None
+            got = remote_stats(self.loaded, [ids[w.start : w.end]], [first - w.start], self.top_k)
+            rows[first : w.end] = got[0]
+            run += w.end - w.start
+            self.ids, self.rows = ids[: w.end], rows[: w.end]
+            if progress:
+                progress("scoring", w.end - max(prefix, 1), total)
         self.ids, self.rows = ids, rows
         self.last_run = RunStats(len(ids), prefix, run)
         return rows

@@ -31,7 +31,7 @@ class TokenStats(NamedTuple):
     """What the model thought of one actual token (bits)."""
 
     surprise: float  # -log2 p(actual)
-    rank: int  # 1 = the model's first choice
+    rank: int | None  # 1 = the model's first choice; None: not known (a server's past top-k)
     entropy: float  # of the predicted distribution
     code_surprise: float  # whitespace-insensitive (see token_classes), never above surprise
     code_margin: float  # log2 p(likeliest class) - log2 p(actual's class), >= 0

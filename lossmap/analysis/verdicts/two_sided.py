@@ -36,6 +36,7 @@ from ..models.loading import LoadedModel
 from ..progress import ProgressFn
 from ..scoring.head import DEFAULT_CHUNK, TokenStats, lm_head, token_stats
 from ..scoring.kv_cache import cache_args, crop_to
+from ..scoring.remote_stats import remote_stats
 from ..scoring.tokens import ScoredText, TokenScore, decode_token
 from ..syntax.align import CODE, TokenSyntax
 from .lines import LineSummary, counted_margin
@@ -68,6 +69,9 @@ JUDGE_PIECE_TOKENS = 32
 _CHARS_PER_TOKEN_BOUND = 16
 #: Longest greedy suggestion, tokens.
 DEFAULT_SUGGESTION_TOKENS = 24
+#: Lines per request to a model server (each line's prompts side by side: vLLM batches
+#: them; llama-cpp-python's server takes one prompt per request).
+REMOTE_LINES_PER_REQUEST = 8
 
 
 @dataclass(frozen=True)
@@ -190,12 +194,14 @@ def confirm_lines(
         return _confirm_line_level(
             loaded, analysis, todo, fim, suffix_tokens, prefix_tokens, progress, keep_going
         )
-    if batch is None:
-        batch = DEFAULT_GPU_BATCH if loaded.device.type == "cuda" else 1
     line_starts = sorted(min(ln.token_indices) for ln in analysis.lines if ln.token_indices)
     starts = _prefix_starts(todo, prefix_tokens, line_starts)
     args = (loaded, analysis, ids, todo, starts, fim, suffix_tokens)
     options = (suggest, suggest_min, progress, keep_going)
+    if loaded.remote is not None:
+        return _confirm_remote(*args, *options, judge_causal)
+    if batch is None:
+        batch = DEFAULT_GPU_BATCH if loaded.device.type == "cuda" else 1
     if batch > 1:
         return _confirm_batched(*args, batch, *options, judge_causal)
     return _confirm_shared_cache(*args, *options, judge_causal, piece_tokens)
@@ -383,6 +389,57 @@ def _confirm_batched(
     return results
 
 
+def _confirm_remote(
+    loaded, analysis, ids, todo, starts, fim, suffix_tokens,
+    suggest, suggest_min, progress, keep_going, judge_causal=False,
+) -> dict[int, TwoSidedLine]:  # fmt: skip
+    """The prompts of the batched path, sent to the model server a few lines per request;
+    suggestions are the server's greedy completion of the prompt up to ``<fim_middle>``.
+    Lines sharing a prefix start are sent in file order, so an engine's prefix cache can
+    serve their common part."""
+    tokens, syntax = analysis.tokens, analysis.syntax
+    results: dict[int, TwoSidedLine] = {}
+    for first in range(0, len(todo), REMOTE_LINES_PER_REQUEST):
+        if keep_going is not None and not keep_going():
+            break
+        group = todo[first : first + REMOTE_LINES_PER_REQUEST]
+        heads, prompts, froms = [], [], []
+        for (a, b, _line), start in zip(group, starts[first:], strict=False):
+            head = [fim.prefix, *ids[start:a], fim.suffix, *ids[b : b + suffix_tokens]]
+            head.append(fim.middle)
+            heads.append(head)
+            prompts.append(head + ids[a:b])
+            froms.append(len(head))
+            if judge_causal:  # the judge's own causal view: the code before, then the line
+                prompts.append([fim.prefix, *ids[start:b]])
+                froms.append(1 + a - start)
+        stats = iter(remote_stats(loaded, prompts, froms, 1))
+        for head, (a, b, line) in zip(heads, group, strict=True):
+            two = next(stats)
+            causal = next(stats) if judge_causal else None
+            per_token = {}
+            for j, i in enumerate(range(a, b)):
+                st = two[j]
+                own = causal[j] if causal is not None else None
+                if st is None or (causal is not None and own is None):
+                    continue  # the engine gave no numbers for it
+                expected = None
+                if st.top_ids and st.top_ids[0] != ids[i]:
+                    expected = decode_token(loaded, st.top_ids[0])
+                margin = own.code_margin if own is not None else None
+                per_token[i] = TwoSidedToken(st.surprise, st.code_margin, expected, margin)
+            summary = _summarize(line, per_token, tokens, syntax, None)
+            if suggest and summary.combined is not None and summary.combined >= suggest_min:
+                text = loaded.remote.complete(head, DEFAULT_SUGGESTION_TOKENS, ["\n"])
+                summary = _summarize(
+                    line, per_token, tokens, syntax, text.split("\n", 1)[0].rstrip()
+                )
+            results[line] = summary
+        if progress:
+            progress("two-sided scoring", min(first + len(group), len(todo)), len(todo))
+    return results
+
+
 def _confirm_line_level(
     judge, analysis, todo, fim, suffix_tokens, prefix_tokens, progress, keep_going
 ) -> dict[int, TwoSidedLine]:
@@ -392,7 +449,7 @@ def _confirm_line_level(
     text, tokens, syntax = analysis.scored.text, analysis.tokens, analysis.syntax
     by_line = {ln.line: ln for ln in analysis.lines}
     dev = judge.device
-    base = judge.model.base_model
+    base = judge.model.base_model if judge.remote is None else None
     results: dict[int, TwoSidedLine] = {}
     for done, (a, b, line) in enumerate(todo):
         if keep_going is not None and not keep_going():
@@ -414,14 +471,20 @@ def _confirm_line_level(
         )
         mid_ids = list(middle["input_ids"])
         prompt = [fim.prefix, *before, fim.suffix, *after, fim.middle, *mid_ids]
-        hidden = base(input_ids=torch.tensor([prompt], device=dev)).last_hidden_state[0]
-        first = len(prompt) - len(mid_ids) - 1  # the <fim_middle> position
-        rows = hidden[first : first + len(mid_ids)]
-        stats = _stats(judge, rows, torch.tensor(mid_ids, device=dev)) if mid_ids else []
+        if not mid_ids:
+            stats = []
+        elif judge.remote is not None:
+            stats = remote_stats(judge, [prompt], [len(prompt) - len(mid_ids)], 1)[0]
+        else:
+            hidden = base(input_ids=torch.tensor([prompt], device=dev)).last_hidden_state[0]
+            first = len(prompt) - len(mid_ids) - 1  # the <fim_middle> position
+            rows = hidden[first : first + len(mid_ids)]
+            stats = _stats(judge, rows, torch.tensor(mid_ids, device=dev))
         margins = [
             st.code_margin
             for st, (s, e) in zip(stats, middle["offset_mapping"], strict=True)
-            if st.code_margin is not None
+            if st is not None
+            and st.code_margin is not None
             and any(s + start < ce and cs < e + start for cs, ce in code_spans)
         ]
         two = max(margins) if margins else None
