@@ -568,6 +568,8 @@ def _show_model(spec_text: str, prepare_it: bool) -> int:
         _error(str(err))
         return EXIT_MODEL
     print(f"model:     {terminal_safe(spec.raw)} ({spec.kind})")
+    if spec.kind == "remote":
+        return _show_remote(spec_text)
     if spec.kind == "offline":
         offline = OFFLINE_MODELS[spec.location]
         names = [p.replace("_", "-") for p in offline.packages]
@@ -591,6 +593,27 @@ def _show_model(spec_text: str, prepare_it: bool) -> int:
         _error(str(err))
         return EXIT_MODEL
     print(f"prepared:  yes ({terminal_safe(str(path))})")
+    return 0
+
+
+def _show_remote(spec_text: str) -> int:
+    """Connect to a model server: its address, engine, model, context and tokenizer check."""
+    from .analysis.models.loading import load_model
+    from .render.progress import StderrProgress
+
+    try:
+        with StderrProgress() as progress:
+            remote = load_model(spec_text, progress=progress).remote
+    except LossmapError as err:
+        _error(str(err))
+        return EXIT_MODEL
+    assert remote is not None
+    print(f"server:    {terminal_safe(remote.address)}")
+    print(
+        f"engine:    {remote.engine}, model {terminal_safe(repr(remote.model))},"
+        f" tokenizer: {remote.tokenizer_check} (local '{terminal_safe(remote.spec.tokenizer)}')"
+    )
+    print(f"context:   {remote.context_length + 1:,} tokens")
     return 0
 
 

@@ -36,6 +36,10 @@ class DocState:
     last_edit: float = 0.0
     submitted_at: float = 0.0
     skipped: str | None = None  # why the current version is not scored
+    #: Why ``result`` is older than the text although scoring was asked for (the model
+    #: server is unreachable); None once a fresh result arrives.
+    stale: str | None = None
+    retry_delay: float = 0.0  # seconds before the last retry of an unreachable server
     told: set[str] = field(default_factory=set)  # messages already shown for this document
     tokens_sent: tuple[str, list[int]] | None = None  # (resultId, data) for full/delta
     pull_id: str | None = None  # resultId of the last full pull-diagnostic report

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..analysis import FileAnalysis, LoadedModel, load_model
 from ..analysis.analyze import analyze_scored
 from ..analysis.errors import LossmapError
+from ..analysis.models.http_client import RemoteUnavailable
 from ..analysis.models.roles import ModelRoles, role_progress
 from ..analysis.progress import ProgressFn
 from ..analysis.scoring.scorer_pool import ScorerPool
@@ -39,6 +40,16 @@ from ..analysis.verdicts.confirm import Confirmation, confirm
 from ..analysis.verdicts.two_sided import JUDGE_PIECE_TOKENS
 
 _log = logging.getLogger(__name__)
+
+
+class Unreachable(str):
+    """A job's error message when its model server could not be reached: the same job can
+    succeed later unchanged (the server keeps the last result, marked stale, and tries
+    again)."""
+
+
+#: Seconds between tries to reach a model server that was down when its model loaded.
+LOAD_RETRY_SECONDS = (2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,8 @@ def _load(
         return load_model(
             spec, device=device, progress=progress, tokenizer_like=tokenizer_like, runtime=runtime
         ), None
+    except RemoteUnavailable as err:
+        return None, Unreachable(str(err))
     except LossmapError as err:
         return None, str(err)
     except Exception as err:  # a model that fails in an unforeseen way
@@ -175,6 +188,17 @@ class ModelHost:
                 role_progress(progress, f"live {roles.live}") if roles.judge else progress
             )
             loaded, error = _load(roles.live, device, live_progress, runtime=runtime)
+            tries = 0
+            while isinstance(error, Unreachable) and generation == self._load_generation:
+                # A model server that is down now may be up in a minute: keep trying, and
+                # say so, until it answers or the settings change.
+                wait = LOAD_RETRY_SECONDS[min(tries, len(LOAD_RETRY_SECONDS) - 1)]
+                if live_progress:
+                    live_progress(f"{error}; trying again in {wait:.0f} s", 0, None)
+                time.sleep(wait)
+                tries += 1
+                if generation == self._load_generation:
+                    loaded, error = _load(roles.live, device, live_progress, runtime=runtime)
             with self._cv:
                 if generation != self._load_generation:
                     return  # superseded by a newer load
@@ -321,6 +345,8 @@ class ModelHost:
             started = time.monotonic()
             try:
                 result, error = self._run(job), None
+            except RemoteUnavailable as err:  # the same job may succeed later
+                result, error = None, Unreachable(f"{job.kind} waits for the model server: {err}")
             except Exception as err:  # keep serving: report and move on
                 result, error = None, f"{job.kind} failed: {type(err).__name__}: {err}"
             _log.debug(

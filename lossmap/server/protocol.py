@@ -10,6 +10,8 @@ from typing import TypedDict
 
 #: Notification: a document's (re-)scored result is stored; its version and timing.
 SCORES_READY = "lossmap/scoresReady"
+#: Notification: the model server could not be reached; the last scores stay, stale.
+SCORES_STALE = "lossmap/scoresStale"
 #: Notification: the judge confirmed a document's suspicious lines two-sided.
 TWO_SIDED_READY = "lossmap/twoSidedReady"
 #: Notification (client -> server): the lines of a document the user sees; the judge confirms
@@ -89,6 +91,16 @@ class ScoresReady(_ScoresReady, total=False):
     partial: bool
     #: Where the re-scored part of a partial result ends (None: it reaches the end).
     freshUntil: LspPosition | None
+
+
+class ScoresStale(TypedDict):
+    """The parameters of ``lossmap/scoresStale``: the document's scores are for an older
+    version (``version``; None: there are none yet) because the model server could not be
+    reached (``reason``); the server tries again and sends ``scoresReady`` when it answers."""
+
+    uri: str
+    version: int | None
+    reason: str
 
 
 class TwoSidedReady(TypedDict):

@@ -30,9 +30,17 @@ from .carried_verdicts import carry_verdicts
 from .config import ServerConfig
 from .doc_state import DocResult, DocState
 from .documents import OpenDocument
-from .model_host import ConfirmJob, ScoreJob
+from .model_host import ConfirmJob, ScoreJob, Unreachable
 from .positions import PositionMapper
-from .protocol import SCORES_READY, TWO_SIDED_READY, LspPosition, ScoresReady, TwoSidedReady
+from .protocol import (
+    SCORES_READY,
+    SCORES_STALE,
+    TWO_SIDED_READY,
+    LspPosition,
+    ScoresReady,
+    ScoresStale,
+    TwoSidedReady,
+)
 
 if TYPE_CHECKING:
     from .server import LossmapServer
@@ -182,6 +190,9 @@ def on_scored(
     state = ls.docs.get(key)
     if state is None or ls.current_revision(key) != revision:
         return  # closed or edited meanwhile: never publish a stale result
+    if isinstance(error, Unreachable):
+        model_server_down(ls, key, error)
+        return
     if error:
         state.skipped = error
         state.result = None  # its positions belong to an older text
@@ -190,6 +201,7 @@ def on_scored(
         ls.tell_once(key, f"{ls.doc_name(key)}: {error}", types.MessageType.Error)
         publish(ls, key)
         return
+    state.stale, state.retry_delay = None, 0.0
     seconds = time.monotonic() - state.submitted_at
     previous = state.result.analysis if state.result is not None else None
     same_text = state.result is not None and state.result.revision == revision
@@ -207,6 +219,42 @@ def on_scored(
         confirm_edited_now(ls, key)
     else:
         confirm(ls, key)
+
+
+#: Seconds before trying a model server again after it could not be reached: doubled on
+#: each failure, up to the last.
+RETRY_SECONDS = (2.0, 60.0)
+
+
+def model_server_down(ls: LossmapServer, key: str, error: str) -> None:
+    """The model server could not be reached for the document's current text: keep showing
+    the last result (shifted past edits since, as any older result), tell the client it is
+    stale (``lossmap/scoresStale``), and try again later without waiting for an edit."""
+    state = ls.docs.get(key)
+    if state is None:
+        return
+    state.stale = error
+    ls.log(f"{ls.doc_name(key)}: {error}")
+    ls.tell_once(key, f"{ls.doc_name(key)}: {error}; showing the last result until it answers")
+    doc = ls.documents.get(key)
+    if doc is not None:
+        stale: ScoresStale = {
+            "uri": doc.uri,
+            "version": state.result.version if state.result is not None else None,
+            "reason": error,
+        }
+        ls.protocol.notify(SCORES_STALE, stale)
+    publish(ls, key, new_scores=False)
+    first, most = RETRY_SECONDS
+    state.retry_delay = min(max(state.retry_delay * 2, first), most)
+    revision = ls.current_revision(key)
+
+    def retry() -> None:
+        # An edit since has queued its own scoring (or its debounce timer will).
+        if key in ls.docs and state.timer is None and ls.current_revision(key) == revision:
+            submit(ls, key)
+
+    ls.loop.call_later(state.retry_delay, retry)
 
 
 def confirm_edited_now(ls: LossmapServer, key: str) -> None:

@@ -5,6 +5,9 @@
 export const DOCUMENT_SCORES = 'lossmap/documentScores';
 export const SCORES_READY = 'lossmap/scoresReady';
 export const TWO_SIDED_READY = 'lossmap/twoSidedReady';
+/** The model server could not be reached; the last scores stay, stale (the server also
+ * shows a message, and tries again). */
+export const SCORES_STALE = 'lossmap/scoresStale';
 /** Client -> server: the lines of a document the user sees. */
 export const VISIBLE_RANGES = 'lossmap/visibleRanges';
 /** Server-side commands (workspace/executeCommand). vscode-languageclient registers these ids
@@ -46,6 +49,13 @@ export interface DocumentScores {
   tokens: TokenScore[];
   /** More tokens than one answer holds (3,000): these are the first; ask by `range` for more. */
   truncated?: boolean;
+}
+
+export interface ScoresStale {
+  uri: string;
+  /** The version the kept scores are for; null when there are none yet. */
+  version: number | null;
+  reason: string;
 }
 
 export interface ScoresReady {
