@@ -74,7 +74,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SPEC",
         help="the live model: default (0.5B), default-large (1.5B), a .gguf file, a model"
-        " directory or a hub id (env LOSSMAP_MODEL; default: default-large on a GPU, else default)",
+        " directory, a hub id or a model server http(s)://host:port/v1#model (env"
+        " LOSSMAP_MODEL; default: default-large on a GPU, else default)",
     )
     p.add_argument(
         "--judge",

@@ -363,3 +363,43 @@ async def test_server_keeps_the_last_result_while_the_model_server_is_down(edito
     finally:
         llama.start()
     await wait_for(lambda: 2 in ready_versions(client, uri), timeout=300, what="fresh scores")
+
+
+@pytest.mark.model
+def test_diff_and_report_with_a_remote_model(llama, tmp_path):
+    """``diff`` with the served model as the judge of the local live model, and ``report``
+    with the served model live (its records name the server's model)."""
+    spec = f"{llama.url}#{llama_server.ALIAS}"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (repo / "find_max.py").write_text(BUGGY.replace("return item", "return best"))
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    (repo / "find_max.py").write_text(BUGGY)
+
+    def lossmap(*argv, cwd=repo):
+        return subprocess.run(
+            [sys.executable, "-m", "lossmap.cli", *argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    done = lossmap("diff", "--format", "json", "--model", "default", "--judge", spec)
+    assert done.returncode in (0, 1), done.stderr
+    review = json.loads(done.stdout)
+    assert review["judge"] == spec
+    assert review["lines"][0]["line"] == 6, review["lines"][:2]
+    out = tmp_path / "report"
+    done = lossmap("report", str(repo), "--out", str(out), "--model", spec, "--judge", "same")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((out / "report.json").read_text())
+    assert [Path(f["path"]).name for f in doc["files"]] == ["find_max.py"]

@@ -111,9 +111,11 @@ def test_whitespace_insensitive_numbers_match_a_dense_computation(model, request
     shared = 0
     for i, tok in enumerate(scored.tokens[1 - len(bos) :], start=1):
         p_class = class_p[i - 1, classes[ids[i]]].item()
-        assert abs(tok.code_surprise - min(-math.log2(p_class), tok.surprise)) < 1e-4
+        # float32 sums in another order (chunked head vs a dense softmax): 1.2e-4 bits seen
+        # on an AVX2-only CPU.
+        assert abs(tok.code_surprise - min(-math.log2(p_class), tok.surprise)) < 5e-4
         margin = max(0.0, math.log2(class_p[i - 1].max().item() / p_class))
-        assert abs(tok.code_margin - margin) < 1e-4
+        assert abs(tok.code_margin - margin) < 5e-4
         shared += tok.code_surprise < tok.surprise - 1e-3
     assert shared  # some tokens share a class with another spelling
 
