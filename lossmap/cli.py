@@ -614,7 +614,7 @@ def _show_remote(spec_text: str) -> int:
         f"engine:    {remote.engine}, model {terminal_safe(repr(remote.model))},"
         f" tokenizer: {remote.tokenizer_check} (local '{terminal_safe(remote.spec.tokenizer)}')"
     )
-    print(f"context:   {remote.context_length + 1:,} tokens")
+    print(f"context:   {remote.context_length:,} tokens a request")
     return 0
 
 

@@ -21,7 +21,7 @@ MISSING = (
     "llama-cpp-python's server is not installed (a source build: needs a C++ compiler and"
     " cmake): pip install -e '.[test-server]'"
 )
-#: The server's context length in the tests (the remote model sees one position less).
+#: The server's context length in the tests (the remote model sees two positions less).
 N_CTX = 2048
 ALIAS = "default"
 

@@ -192,7 +192,7 @@ def test_remote_model_connects_and_checks_the_tokenizer(remote, llama):
     assert remote.remote.engine == "llama-cpp-python"
     assert remote.remote.model == llama_server.ALIAS
     assert remote.remote.tokenizer_check == "same tokens"
-    assert remote.context_length == llama_server.N_CTX - 1
+    assert remote.context_length == llama_server.N_CTX - 2  # a BOS, the generated token
     assert remote.model is None
 
 
@@ -215,6 +215,26 @@ def test_remote_scores_equal_local_scores_of_the_same_gguf(remote, real_model):
     assert agree >= 0.85 * len(pairs)
     worst = max(pairs, key=lambda p: p[0].code_margin)
     assert worst[0].text == " item" and worst[0].start == BUGGY.rindex(" item")
+
+
+@pytest.mark.model
+def test_sliding_windows_over_a_server_with_a_short_context(llama, real_model):
+    """A text longer than the server's context (``?context=`` says how long) is scored in
+    sliding windows, each sent after a BOS; every token after the first gets numbers, close
+    to the local model's with the same windows."""
+    from lossmap.analysis import load_model
+    from lossmap.analysis.scoring.document_scorer import score_text
+
+    short = load_model(f"{llama.url}?context=80#{llama_server.ALIAS}")
+    assert short.context_length == 78
+    text = BUGGY * 3
+    got = score_text(short, text)
+    want = score_text(real_model, text, window=78)
+    assert got.window == want.window == 78 and len(got.tokens) > 78  # two windows
+    pairs = [(g, w) for g, w in zip(got.tokens, want.tokens, strict=True)][1:]
+    assert all(g.scored for g, _ in pairs)
+    diff = [abs(g.surprise - w.surprise) for g, w in pairs]
+    assert statistics.median(diff) < 0.3, diff
 
 
 @pytest.mark.model
@@ -403,3 +423,34 @@ def test_diff_and_report_with_a_remote_model(llama, tmp_path):
     assert done.returncode == 0, done.stderr
     doc = json.loads((out / "report.json").read_text())
     assert [Path(f["path"]).name for f in doc["files"]] == ["find_max.py"]
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def late_editor(lsp_client: LanguageClient, llama):
+    """An editor whose model server is down when the language server starts."""
+    llama.stop()
+    options = {"model": f"{llama.url}#{llama_server.ALIAS}", "judge": "none", "debounceMs": 50}
+    await start(lsp_client, "neovim@v0.11", options)
+    yield
+    await lsp_client.shutdown_session()
+    if llama.proc is None:
+        llama.start()
+
+
+@pytest.mark.model
+@pytest.mark.asyncio(loop_scope="function")
+async def test_server_waits_for_a_model_server_that_is_down_at_start(late_editor, llama):
+    client = late_editor
+    uri = (Path("/tmp/lossmap-test") / "late.py").as_uri()
+    open_doc(client, uri, BUGGY)
+
+    def retrying() -> bool:
+        return any(
+            "trying again" in (getattr(report, "message", None) or "")
+            for reports in client.progress_reports.values()
+            for report in reports
+        )
+
+    await wait_for(retrying, timeout=120, what="a 'trying again' progress report")
+    llama.start()
+    await wait_for(lambda: 1 in ready_versions(client, uri), timeout=300, what="scores")

@@ -236,10 +236,15 @@ def hover_markdown(analysis: FileAnalysis, index: int) -> str:
     tok, syn = analysis.tokens[index], analysis.syntax[index]
     out = [f"**lossmap** · `{_show(tok.text)}`"]
     if not tok.scored:
-        out.append("\nnot scored: the first token of a file without a BOS token has no context")
-    else:
         out.append(
-            f"\nsurprise **{tok.surprise:.2f} bits** (p={tok.probability:.3g}) · rank {tok.rank}"
+            "\nnot scored: the first token of a file without a BOS token has no context"
+            " (with llama-cpp-python's server: the first token after its BOS)"
+        )
+    else:
+        # A model server tells the rank within its top-k only (``scoring.remote_stats``).
+        rank = tok.rank if tok.rank is not None else f"> {len(tok.alternatives)}"
+        out.append(
+            f"\nsurprise **{tok.surprise:.2f} bits** (p={tok.probability:.3g}) · rank {rank}"
             f" · entropy {tok.entropy:.2f} bits · margin {tok.code_margin:.2f} bits"
         )
     why = why_not_counted(syn, index)

@@ -129,6 +129,26 @@ def _load(
         return None, f"cannot load model '{spec}': {type(err).__name__}: {err}"
 
 
+def _load_waiting(
+    load: Callable[[], tuple[Any, str | None]],
+    still_wanted: Callable[[], bool],
+    progress: ProgressFn | None,
+) -> tuple[Any, str | None]:
+    """``load()``, again and again while it fails because its model server cannot be reached
+    (it may be up in a minute) and the load is still wanted, saying so through ``progress``."""
+    loaded, error = load()
+    tries = 0
+    while isinstance(error, Unreachable) and still_wanted():
+        wait = LOAD_RETRY_SECONDS[min(tries, len(LOAD_RETRY_SECONDS) - 1)]
+        if progress:
+            progress(f"{error}; trying again in {wait:.0f} s", 0, None)
+        time.sleep(wait)
+        tries += 1
+        if still_wanted():
+            loaded, error = load()
+    return loaded, error
+
+
 @dataclass
 class ModelHost:
     """Owns the resident models (live, and the judge when it is another model); loads them
@@ -187,18 +207,11 @@ class ModelHost:
             live_progress = (
                 role_progress(progress, f"live {roles.live}") if roles.judge else progress
             )
-            loaded, error = _load(roles.live, device, live_progress, runtime=runtime)
-            tries = 0
-            while isinstance(error, Unreachable) and generation == self._load_generation:
-                # A model server that is down now may be up in a minute: keep trying, and
-                # say so, until it answers or the settings change.
-                wait = LOAD_RETRY_SECONDS[min(tries, len(LOAD_RETRY_SECONDS) - 1)]
-                if live_progress:
-                    live_progress(f"{error}; trying again in {wait:.0f} s", 0, None)
-                time.sleep(wait)
-                tries += 1
-                if generation == self._load_generation:
-                    loaded, error = _load(roles.live, device, live_progress, runtime=runtime)
+            loaded, error = _load_waiting(
+                lambda: _load(roles.live, device, live_progress, runtime=runtime),
+                lambda: generation == self._load_generation,
+                live_progress,
+            )
             with self._cv:
                 if generation != self._load_generation:
                     return  # superseded by a newer load
@@ -223,12 +236,11 @@ class ModelHost:
         """Load the judge of the current roles and tell ``judge_done`` how it went (a
         reload after idleness too: a judge that fails then must not fail silently)."""
         spec = self.roles.judge
-        judge, error = _load(
-            spec,
-            self._device,
-            role_progress(progress, f"judge {spec}"),
-            self.loaded,
-            self._runtime,
+        judge_progress = role_progress(progress, f"judge {spec}")
+        judge, error = _load_waiting(
+            lambda: _load(spec, self._device, judge_progress, self.loaded, self._runtime),
+            lambda: generation == self._load_generation,
+            judge_progress,
         )
         _settle_heap(full=False)
         with self._cv:

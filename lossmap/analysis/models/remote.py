@@ -326,8 +326,9 @@ def connect(spec: RemoteSpec, tokenizer: Any, client: HttpClient | None = None) 
         spec=spec,
         engine=engine,
         model=model,
-        # One position stays free: the engines generate a token after every prompt.
-        context_length=context - 1,
+        # Positions kept free: the token every request generates, and with llama-cpp-python
+        # the BOS sent before a prompt that does not start with one.
+        context_length=context - (2 if engine == "llama-cpp-python" else 1),
         client=client,
         bos_id=bos,
         tokenizer=tokenizer,
