@@ -15,6 +15,7 @@ import sys
 
 from . import __version__
 from .analysis.errors import InputError, LossmapError
+from .analysis.models.http_client import RemoteUnavailable
 from .analysis.models.runtime import RUNTIMES
 from .render.safe_text import terminal_safe
 
@@ -319,18 +320,26 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if models is None:
         return EXIT_MODEL
     for source in sources:
-        with StderrProgress() as progress:
-            analysis = analyze_text(
-                models.live,
-                source.text,
-                name=source.name,
-                language=args.lang,
-                top_k=args.top_k,
-                window=args.window,
-                progress=progress,
-                confirm=args.confirm if models.judge is not None else 0,
-                judge=models.judge,
-            )
+        try:
+            with StderrProgress() as progress:
+                analysis = analyze_text(
+                    models.live,
+                    source.text,
+                    name=source.name,
+                    language=args.lang,
+                    top_k=args.top_k,
+                    window=args.window,
+                    progress=progress,
+                    confirm=args.confirm if models.judge is not None else 0,
+                    judge=models.judge,
+                )
+        except RemoteUnavailable as err:  # the model server went away: nothing more to do
+            _error(str(err))
+            return EXIT_MODEL
+        except LossmapError as err:  # a model server refused this file: the others go on
+            errors.append((source.name, str(err)))
+            _error(f"{terminal_safe(source.name)}: {err}")
+            continue
         if args.json:
             analyses.append(analysis)
         else:
@@ -369,17 +378,21 @@ def cmd_diff(args: argparse.Namespace, paths: tuple[str, ...]) -> int:
     models = _load_reported(args)
     if models is None:
         return EXIT_MODEL
-    with StderrProgress() as progress:
-        review = review_changes(
-            models.live,
-            changes.description,
-            files,
-            judge=models.judge,
-            confirm=args.confirm if models.judge is not None else 0,
-            threshold=args.threshold,
-            max_lines=args.max,
-            progress=_per_file(progress),
-        )
+    try:
+        with StderrProgress() as progress:
+            review = review_changes(
+                models.live,
+                changes.description,
+                files,
+                judge=models.judge,
+                confirm=args.confirm if models.judge is not None else 0,
+                threshold=args.threshold,
+                max_lines=args.max,
+                progress=_per_file(progress),
+            )
+    except LossmapError as err:  # a model server that went away or refused
+        _error(str(err))
+        return EXIT_MODEL
     _print_review(args.format, review)
     return 0
 
@@ -445,6 +458,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     except InputError as err:
         _error(str(err))
         return EXIT_USAGE
+    except LossmapError as err:  # a model server that went away or refused
+        _error(str(err))
+        return EXIT_MODEL
     for _path, why in run.skipped:
         _skipped(why)
     judged = None

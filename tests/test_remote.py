@@ -10,12 +10,14 @@ short.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import statistics
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import llama_server
@@ -27,7 +29,7 @@ from pytest_lsp import LanguageClient
 
 from lossmap.analysis.errors import ModelSpecError
 from lossmap.analysis.models.http_client import HttpClient, RemoteError, RemoteUnavailable
-from lossmap.analysis.models.remote import PromptLogprob, parse_remote_spec
+from lossmap.analysis.models.remote import _PROBE_TEXTS, PromptLogprob, parse_remote_spec
 from lossmap.analysis.models.spec import parse_model_spec
 from lossmap.analysis.scoring.head import token_stats
 from lossmap.analysis.scoring.remote_stats import _classes, stats_from_top
@@ -84,12 +86,20 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         server.seen.append(dict(self.headers))
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status, body = server.script.pop(0)
+        if status == "slow":  # answer after the client gave up
+            time.sleep(1.0)
+            status = 200
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if "Location" in body:
+            self.send_header("Location", body["Location"])
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(OSError):  # the client may have given up
+            self.wfile.write(data)
+
+    do_GET = do_POST  # noqa: N815
 
     def log_message(self, *args):
         pass
@@ -125,6 +135,73 @@ def test_client_names_the_server_error_and_the_api_key(scripted, monkeypatch):
     with pytest.raises(RemoteError, match=r"HTTP 400: prompt too long x+\.\.\.$") as err:
         client.post("completions", {})
     assert not isinstance(err.value, RemoteUnavailable)  # a refusal is not retried
+
+
+def test_a_request_that_times_out_is_not_sent_again(scripted):
+    """A server that took the request and is still working (a busy llama-cpp-python server
+    would queue a second copy behind the first) gets it once; the error says what to do."""
+    scripted.script = [("slow", {"ok": 1})]
+    client = HttpClient(f"http://127.0.0.1:{scripted.server_port}/v1", timeout=0.3)
+    with pytest.raises(RemoteError, match=r"no answer within 0 s .*\?timeout=") as err:
+        client.post("completions", {})
+    assert not isinstance(err.value, RemoteUnavailable)
+    assert len(scripted.seen) == 1
+
+
+def test_redirects_are_refused_and_the_key_stays_off_plain_http(scripted, monkeypatch):
+    scripted.script = [(307, {"Location": "http://elsewhere.invalid/v1/completions"})]
+    client = HttpClient(f"http://127.0.0.1:{scripted.server_port}/v1", sleep=lambda s: None)
+    with pytest.raises(RemoteError, match="redirected to http://elsewhere.invalid.*final address"):
+        client.post("completions", {})
+    monkeypatch.setenv("LOSSMAP_API_KEY", "k-123")
+    far = HttpClient("http://gpu-box.invalid:8000/v1", tries=1)
+    with pytest.raises(RemoteError, match="clear text.*use https"):
+        far.get("models")  # refused before any connection
+
+
+def test_vllm_answers_are_read_by_token_id(scripted, real_model):
+    """vLLM's documented answer shapes (``/version``, ``/v1/models``, ``/tokenize``,
+    ``prompt_logprobs`` keyed by token-id strings with ranks), served by a scripted HTTP
+    server: a stand-in until a vLLM server can be run here (it needs a GPU machine)."""
+    from lossmap.analysis.models.remote import connect
+
+    tok = real_model.tokenizer
+    probes = [
+        (200, {"tokens": tok(t, add_special_tokens=False)["input_ids"]}) for t in _PROBE_TEXTS
+    ]
+    scripted.script = [
+        (200, {"version": "0.11.0"}),
+        (200, {"data": [{"id": "coder", "max_model_len": 8192}]}),
+        *probes,
+    ]
+    spec = parse_remote_spec(f"http://127.0.0.1:{scripted.server_port}/v1#coder")
+    remote = connect(spec, tok, HttpClient(spec.url, sleep=lambda s: None))
+    assert (remote.engine, remote.model, remote.context_length) == ("vllm", "coder", 8191)
+    assert remote.tokenizer_check == "same tokens"
+
+    def entry(actual, rank, top):
+        out = {str(t): {"logprob": lp, "rank": r, "decoded_token": "x"} for t, lp, r in top}
+        out.setdefault(str(actual), {"logprob": -9.0, "rank": rank, "decoded_token": "y"})
+        return out
+
+    top = [(11, -0.1, 1), (12, -2.5, 2)]
+    scripted.script = [
+        (
+            200,
+            {
+                "choices": [  # out of order: matched by index
+                    {"index": 1, "text": "", "prompt_logprobs": [None, entry(5, 57, top)]},
+                    {"index": 0, "text": "", "prompt_logprobs": [None, entry(12, 2, top)]},
+                ]
+            },
+        )
+    ]
+    first, second = remote.prompt_logprobs([[1, 12], [1, 5]], 2)
+    assert first[0] is None and second[0] is None
+    assert first[1].rank == 2 and first[1].logprob == -2.5
+    assert first[1].top == [(11, -0.1), (12, -2.5)]
+    assert second[1].rank == 57 and second[1].logprob == -9.0
+    assert second[1].top == [(11, -0.1), (12, -2.5)]  # the actual token is past the top-k
 
 
 def test_client_unreachable_server_is_named():

@@ -36,10 +36,10 @@ class DocState:
     last_edit: float = 0.0
     submitted_at: float = 0.0
     skipped: str | None = None  # why the current version is not scored
-    #: Why ``result`` is older than the text although scoring was asked for (the model
-    #: server is unreachable); None once a fresh result arrives.
-    stale: str | None = None
-    retry_delay: float = 0.0  # seconds before the last retry of an unreachable server
+    #: The model server was unreachable: seconds before the last retry (doubled on each
+    #: failure, 0 after a result), and the pending retry's timer.
+    retry_delay: float = 0.0
+    retry_timer: asyncio.TimerHandle | None = None
     told: set[str] = field(default_factory=set)  # messages already shown for this document
     tokens_sent: tuple[str, list[int]] | None = None  # (resultId, data) for full/delta
     pull_id: str | None = None  # resultId of the last full pull-diagnostic report
@@ -49,6 +49,12 @@ class DocState:
     confirm_rounds: list[tuple[int, ...]] = field(default_factory=list)
     #: The 1-based (first, last) line spans the user sees (``lossmap/visibleRanges``).
     visible: list[tuple[int, int]] = field(default_factory=list)
+
+    def cancel_retry(self) -> None:
+        """Drop a pending retry of an unreachable model server (a scoring replaces it)."""
+        if self.retry_timer is not None:
+            self.retry_timer.cancel()
+            self.retry_timer = None
 
     def note_edits(self, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
         """Follow a didChange in ``edit_lines`` (the judge confirms them next time): lines

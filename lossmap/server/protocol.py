@@ -55,7 +55,7 @@ class TokenScore(TypedDict):
     codeSurprise: float | None
     margin: float | None
     probability: float
-    rank: int
+    rank: int | None  # None: past a model server's top-k
     entropy: float
     #: 0 (or None) below the display threshold, then 1..4 (surpriseLow .. surpriseSevere).
     level: int | None

@@ -65,6 +65,7 @@ def schedule(ls: LossmapServer, key: str, immediate: bool = False) -> None:
     state.last_edit = time.monotonic()
     if state.timer is not None:
         state.timer.cancel()
+    state.cancel_retry()  # this scoring replaces the retry of an unreachable model server
     delay = 0 if immediate else ls.config.debounce_ms / 1000
     state.timer = ls.loop.call_later(delay, submit, ls, key)
 
@@ -111,6 +112,7 @@ def submit(ls: LossmapServer, key: str, local_first: bool = True) -> None:
     if state is None or doc is None:
         return
     state.timer = None
+    state.cancel_retry()
     skipped = why_not_scored(doc, ls.config)
     if skipped:
         state.skipped = skipped
@@ -201,7 +203,7 @@ def on_scored(
         ls.tell_once(key, f"{ls.doc_name(key)}: {error}", types.MessageType.Error)
         publish(ls, key)
         return
-    state.stale, state.retry_delay = None, 0.0
+    state.retry_delay = 0.0
     seconds = time.monotonic() - state.submitted_at
     previous = state.result.analysis if state.result is not None else None
     same_text = state.result is not None and state.result.revision == revision
@@ -233,7 +235,6 @@ def model_server_down(ls: LossmapServer, key: str, error: str) -> None:
     state = ls.docs.get(key)
     if state is None:
         return
-    state.stale = error
     ls.log(f"{ls.doc_name(key)}: {error}")
     ls.tell_once(key, f"{ls.doc_name(key)}: {error}; showing the last result until it answers")
     doc = ls.documents.get(key)
@@ -250,11 +251,14 @@ def model_server_down(ls: LossmapServer, key: str, error: str) -> None:
     revision = ls.current_revision(key)
 
     def retry() -> None:
-        # An edit since has queued its own scoring (or its debounce timer will).
-        if key in ls.docs and state.timer is None and ls.current_revision(key) == revision:
+        state.retry_timer = None
+        # Reopened, edited or re-scored since: that scoring replaced this retry.
+        current = ls.docs.get(key) is state and ls.current_revision(key) == revision
+        if current and state.timer is None and not ls.host.pending(key):
             submit(ls, key)
 
-    ls.loop.call_later(state.retry_delay, retry)
+    state.cancel_retry()
+    state.retry_timer = ls.loop.call_later(state.retry_delay, retry)
 
 
 def confirm_edited_now(ls: LossmapServer, key: str) -> None:

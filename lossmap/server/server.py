@@ -272,6 +272,8 @@ def on_open(ls: LossmapServer, params: types.DidOpenTextDocumentParams) -> None:
     previous = ls.docs.pop(key, None)  # opened again without a close: start afresh
     if previous is not None and previous.timer is not None:
         previous.timer.cancel()
+    if previous is not None:
+        previous.cancel_retry()
     ls.documents.open(params.text_document)
     ls.docs[key] = DocState()
     scheduling.schedule(ls, key, immediate=True)
@@ -295,6 +297,8 @@ def on_close(ls: LossmapServer, params: types.DidCloseTextDocumentParams) -> Non
     state = ls.docs.pop(key, None)
     if state and state.timer:
         state.timer.cancel()
+    if state:
+        state.cancel_retry()
     ls.host.discard(key)
     if not ls.client.pull_diagnostics:
         ls.text_document_publish_diagnostics(

@@ -33,7 +33,8 @@ export interface TokenScore {
   codeSurprise: number | null;
   margin: number | null;
   probability: number;
-  rank: number;
+  /** null: past a model server's top-k. */
+  rank: number | null;
   entropy: number;
   /** 0 (or null) below the display threshold, then 1..4 (surpriseLow .. surpriseSevere). */
   level: number | null;

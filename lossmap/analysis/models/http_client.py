@@ -1,20 +1,28 @@
 """JSON over HTTP(S) to a model server: timeouts, retries with backoff, clear failures.
 
 Standard library only (``urllib``). TLS certificates are verified (the system's store, or
-``SSL_CERT_FILE``); an API key comes from the environment only (``LOSSMAP_API_KEY``), never
-from workspace settings, so a cloned repository cannot point lossmap at a server with the
-user's key. Request and response bodies hold source code: they are never logged, and error
-messages quote only the server's own error text, cut short.
+``SSL_CERT_FILE``). An API key comes from the environment only (``LOSSMAP_API_KEY``), never
+from settings; it is never sent in clear text to another machine (an ``http://`` address
+that is not loopback is refused while a key is set) and never follows a redirect (redirects
+are refused: the message names the address to use). Request and response bodies hold source
+code: they are never logged, and error messages quote only the server's own error text, cut
+short.
+
+Only failures to reach the server are tried again (refused, reset, unreachable, a gateway's
+503): a request the server took and did not answer within the timeout is not sent again (it
+would queue behind itself on a busy single-worker server); the error says how to allow more.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import os
-import socket
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +32,9 @@ from ..errors import LossmapError
 
 #: The environment variable holding the bearer token sent to every model server.
 API_KEY_ENV = "LOSSMAP_API_KEY"
-#: Seconds a request may take (a 2,000-token window on a slow CPU server takes minutes).
-DEFAULT_TIMEOUT = 600.0
+#: Seconds a request may take: llama-cpp-python's server on 2 CPU cores takes about 0.5 s
+#: per prompt token with log-probabilities (a 2,000-token window: about 17 minutes).
+DEFAULT_TIMEOUT = 1800.0
 #: Tries per request when the server cannot be reached or says it is busy.
 DEFAULT_TRIES = 3
 #: Statuses worth trying again: rate limits and gateways between the client and a
@@ -37,6 +46,10 @@ _QUOTED = 200
 
 class RemoteError(LossmapError):
     """A model server refused a request or answered in a way lossmap cannot use."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the server answered with one
 
 
 class RemoteUnavailable(RemoteError):
@@ -57,7 +70,10 @@ class HttpClient:
 
     def __post_init__(self) -> None:
         self.root = self.root.rstrip("/")
-        self._context = ssl.create_default_context()  # verifies certificates and host names
+        context = ssl.create_default_context()  # verifies certificates and host names
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), _NoRedirects()
+        )
 
     def get(self, path: str, timeout: float | None = None) -> Any:
         """GET ``path`` (relative to ``root``) and decode the JSON answer."""
@@ -74,48 +90,95 @@ class HttpClient:
             headers["Content-Type"] = "application/json"
         key = os.environ.get(API_KEY_ENV, "").strip()
         if key:
+            _check_key_transport(self.root)
             headers["Authorization"] = f"Bearer {key}"
+        limit = timeout or self.timeout
         delay = self.backoff
         for attempt in range(1, max(self.tries, 1) + 1):
             request = urllib.request.Request(url, data=data, headers=headers, method=method)
             try:
-                with urllib.request.urlopen(
-                    request, timeout=timeout or self.timeout, context=self._context
-                ) as response:
-                    return json.loads(response.read().decode("utf-8"))
+                with self._opener.open(request, timeout=limit) as response:
+                    body = response.read()
+                return json.loads(body.decode("utf-8"))
             except urllib.error.HTTPError as err:
                 detail = _error_text(err)
                 if err.code in _RETRY_STATUSES and attempt < self.tries:
                     self.sleep(delay)
                     delay *= 2
                     continue
+                if 300 <= err.code < 400:
+                    target = err.headers.get("Location", "?")
+                    raise RemoteError(
+                        f"{url}: HTTP {err.code}, redirected to {target}: lossmap does not"
+                        " follow redirects (they could carry the API key elsewhere); use the"
+                        " final address",
+                        err.code,
+                    ) from None
                 if err.code in (401, 403):
                     hint = f" (set {API_KEY_ENV} to the server's API key)"
-                    raise RemoteError(f"{url}: HTTP {err.code}{detail}{hint}") from None
+                    raise RemoteError(f"{url}: HTTP {err.code}{detail}{hint}", err.code) from None
                 kind = RemoteUnavailable if err.code in _RETRY_STATUSES else RemoteError
-                raise kind(f"{url}: HTTP {err.code}{detail}") from None
-            except (urllib.error.URLError, OSError) as err:
-                reason = getattr(err, "reason", err)
+                raise kind(f"{url}: HTTP {err.code}{detail}", err.code) from None
+            except urllib.error.URLError as err:  # before the request was sent
+                reason = err.reason
                 if isinstance(reason, ssl.SSLError):
                     raise RemoteError(f"{url}: TLS failed: {reason}") from None
                 if attempt < self.tries:
                     self.sleep(delay)
                     delay *= 2
                     continue
-                what = "timed out" if isinstance(reason, socket.timeout | TimeoutError) else reason
+                what = "timed out connecting" if isinstance(reason, TimeoutError) else reason
                 raise RemoteUnavailable(
                     f"cannot reach the model server at {self.root} ({what}; tried {attempt}x)"
                 ) from None
-            except (ValueError, UnicodeDecodeError):
+            except TimeoutError:  # sent, and no answer in time: never sent again
+                raise RemoteError(
+                    f"{url}: no answer within {limit:.0f} s (a slow server: allow more with"
+                    " ?timeout=SECONDS in the model spec, or use a smaller --window)"
+                ) from None
+            except (OSError, http.client.HTTPException) as err:  # reset, or killed mid-answer
+                if attempt < self.tries:
+                    self.sleep(delay)
+                    delay *= 2
+                    continue
+                raise RemoteUnavailable(
+                    f"cannot reach the model server at {self.root}"
+                    f" ({type(err).__name__}: {err}; tried {attempt}x)"
+                ) from None
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 raise RemoteError(f"{url}: the answer is not JSON") from None
         raise AssertionError("unreachable")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects become errors (:meth:`HttpClient._call` names the target)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913
+        return None
+
+
+def _check_key_transport(root: str) -> None:
+    """Refuse to send the API key in clear text to another machine."""
+    parts = urllib.parse.urlsplit(root)
+    if parts.scheme == "https":
+        return
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise RemoteError(
+            f"{root}: {API_KEY_ENV} is set, and this address is plain http to another machine"
+            " (the key would cross the network in clear text): use https"
+        )
 
 
 def _error_text(err: urllib.error.HTTPError) -> str:
     """': <the server's message>' from an error answer's body, cut short, or ''."""
     try:
         body = err.read().decode("utf-8", "replace")
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return ""
     try:
         parsed = json.loads(body)

@@ -64,6 +64,7 @@ class RemoteSpec:
     tokenizer: str  # a local model spec whose tokenizer matches the served model
     context: int | None  # the server's context length, when given
     engine: str | None  # forced engine, or None: detect
+    timeout: float | None = None  # seconds a request may take (None: the client's default)
 
     @property
     def root(self) -> str:
@@ -84,11 +85,19 @@ def parse_remote_spec(spec: str) -> RemoteSpec:
         settings = dict(urllib.parse.parse_qsl(parts.query, strict_parsing=bool(parts.query)))
     except ValueError:
         raise ModelSpecError(f"model server '{spec}': bad settings '{parts.query}'") from None
-    unknown = sorted(set(settings) - {"tokenizer", "context", "engine"})
+    unknown = sorted(set(settings) - {"tokenizer", "context", "engine", "timeout"})
     if unknown:
         raise ModelSpecError(
-            f"model server '{spec}': unknown setting {unknown[0]!r} (tokenizer, context, engine)"
+            f"model server '{spec}': unknown setting {unknown[0]!r}"
+            " (tokenizer, context, engine, timeout)"
         )
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ModelSpecError(f"model server '{spec}': bad port") from None
+    timeout = settings.get("timeout")
+    if timeout is not None and (not timeout.isdigit() or int(timeout) < 1):
+        raise ModelSpecError(f"model server '{spec}': timeout must be a number of seconds")
     context = settings.get("context")
     if context is not None and (not context.isdigit() or int(context) < 64):
         raise ModelSpecError(f"model server '{spec}': context must be a number of tokens")
@@ -103,6 +112,7 @@ def parse_remote_spec(spec: str) -> RemoteSpec:
         tokenizer=settings.get("tokenizer", "default"),
         context=int(context) if context else None,
         engine=engine,
+        timeout=float(timeout) if timeout else None,
     )
 
 
@@ -127,6 +137,9 @@ class RemoteModel:
     tokenizer: Any = field(repr=False)
     #: "same tokens" when the server's tokenizer was checked against the local one.
     tokenizer_check: str = "not checked"
+    #: llama-cpp-python: the server puts the model's BOS before every text prompt itself
+    #: (GGUFs whose ``add_bos_token`` is true); lossmap then sends none of its own.
+    server_adds_bos: bool = False
     _by_text: dict[str, int] | None = field(default=None, repr=False)
     _specials: set[int] | None = field(default=None, repr=False)
 
@@ -190,7 +203,8 @@ class RemoteModel:
         sent = [self.bos_id, *prompt] if lead else list(prompt)
         body = {
             "model": self.model,
-            "prompt": self._text(sent),
+            # The server's own BOS, where it adds one, is the one the echo drops.
+            "prompt": self._text(sent[1:] if self.server_adds_bos else sent),
             "max_tokens": 1,
             "temperature": 0.0,
             "echo": True,
@@ -217,14 +231,22 @@ class RemoteModel:
             value, top = values[j], tops[j] if j < len(tops) else None
             if value is None or not isinstance(top, dict):
                 continue
-            alternatives = {token: float(value)}
+            value = float(value)
+            # The server's own top-k values (the actual token's entry is added to them):
+            # the rank is known when the actual token is not below the k-th of them.
+            raw = sorted((float(v) for v in top.values()), reverse=True)
+            # (Fewer than k values: alternatives shared a text; the rank is then unknown.)
+            rank = None
+            if len(raw) >= k and value >= raw[k - 1]:
+                rank = 1 + sum(v > value for v in raw)
+            alternatives = {token: value}
             for text, lp in top.items():
                 tid = by_text.get(text)
                 if tid is not None and tid not in alternatives:
                     alternatives[tid] = float(lp)
-            ranked = sorted(alternatives.items(), key=lambda kv: -kv[1])[:k]
-            rank = next((r for r, (t, _) in enumerate(ranked, 1) if t == token), None)
-            out[j + 1 - lead] = PromptLogprob(float(value), rank, ranked)
+            ranked = sorted(alternatives.items(), key=lambda kv: -kv[1])
+            ranked = [(t, lp) for t, lp in ranked if t != token or rank is not None][:k]
+            out[j + 1 - lead] = PromptLogprob(value, rank, ranked)
         return out
 
     def _same_piece(self, token: int, echoed: object) -> bool:
@@ -232,7 +254,7 @@ class RemoteModel:
         (the FIM markers) echo as nothing, and a piece of a character as part of one."""
         if token in self._special_ids():
             return True
-        piece = self.tokenizer.decode([token])
+        piece = self._text([token])
         return "\ufffd" in piece or echoed == piece
 
     def _special_ids(self) -> set[int]:
@@ -260,7 +282,7 @@ class RemoteModel:
         if self._by_text is None:
             table: dict[str, int] = {}
             for tid in range(len(self.tokenizer)):
-                text = self.tokenizer.decode([tid])
+                text = self._text([tid])
                 if text and "\ufffd" not in text:
                     table.setdefault(text, tid)
             self._by_text = table
@@ -302,7 +324,10 @@ def _first_choice(answer: Any) -> dict:
 def connect(spec: RemoteSpec, tokenizer: Any, client: HttpClient | None = None) -> RemoteModel:
     """Reach the server, find its engine, model and context length, and check that it
     tokenizes like ``tokenizer``; raise :class:`RemoteError` (or ``RemoteUnavailable``)."""
-    client = client or HttpClient(spec.url)
+    if client is None:
+        client = HttpClient(spec.url)
+        if spec.timeout is not None:
+            client.timeout = spec.timeout
     engine = spec.engine or _detect_engine(spec, client)
     models = _served_models(client)
     model = spec.model or (models[0]["id"] if models else None)
@@ -338,22 +363,24 @@ def connect(spec: RemoteSpec, tokenizer: Any, client: HttpClient | None = None) 
 
 
 def _detect_engine(spec: RemoteSpec, client: HttpClient) -> str:
-    root = HttpClient(spec.root, timeout=30.0, tries=client.tries, sleep=client.sleep)
+    root = HttpClient(spec.root, timeout=client.timeout, tries=client.tries, sleep=client.sleep)
     try:
-        version = root.get("version", timeout=30.0)
+        version = root.get("version")
         if isinstance(version, dict) and "version" in version:
             return "vllm"
     except RemoteUnavailable:
         raise
-    except RemoteError:
-        pass  # no such route: another engine
+    except RemoteError as err:
+        if err.status in (401, 403):
+            raise
     try:
-        root.post("extras/tokenize", {"input": "x"}, timeout=30.0)
+        root.post("extras/tokenize", {"input": "x"})
         return "llama-cpp-python"
     except RemoteUnavailable:
         raise
-    except RemoteError:
-        pass
+    except RemoteError as err:
+        if err.status in (401, 403):
+            raise
     raise RemoteError(
         f"{spec.url}: not a server lossmap knows (vLLM, llama-cpp-python's server);"
         " name the engine with ?engine="
@@ -361,7 +388,7 @@ def _detect_engine(spec: RemoteSpec, client: HttpClient) -> str:
 
 
 def _served_models(client: HttpClient) -> list[dict]:
-    answer = client.get("models", timeout=30.0)
+    answer = client.get("models")
     data = answer.get("data") if isinstance(answer, dict) else None
     return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
 
@@ -369,7 +396,7 @@ def _served_models(client: HttpClient) -> list[dict]:
 def _check_tokenizer(remote: RemoteModel) -> str:
     """'same tokens' when the server tokenizes the probe texts as the local tokenizer does;
     raise :class:`RemoteError` naming the first difference otherwise."""
-    root = HttpClient(remote.spec.root, timeout=60.0, tries=remote.client.tries)
+    root = HttpClient(remote.spec.root, timeout=remote.client.timeout, tries=remote.client.tries)
     for text in _PROBE_TEXTS:
         local = remote.tokenizer(text, add_special_tokens=False)["input_ids"]
         if remote.engine == "vllm":
@@ -378,7 +405,8 @@ def _check_tokenizer(remote: RemoteModel) -> str:
         else:
             served = root.post("extras/tokenize", {"input": text}).get("tokens")
         if isinstance(served, list) and served[:1] == [remote.bos_id] and local[:1] != served[:1]:
-            served = served[1:]
+            served = served[1:]  # a llama.cpp GGUF whose tokenizer adds its BOS itself
+            remote.server_adds_bos = remote.engine == "llama-cpp-python"
         if served != local:
             raise RemoteError(
                 f"{remote.spec.url}: model '{remote.model}' tokenizes differently from the"

@@ -28,8 +28,9 @@ def remote_stats(
     engine gave no numbers), asked of ``loaded``'s server in one call."""
     remote = loaded.remote
     assert remote is not None, "remote_stats needs a remote model"
-    k = max(top_k, REMOTE_TOP_K)
-    answers = remote.prompt_logprobs(prompts, k)
+    # Always the same k: vLLM refuses more than its --max-logprobs (20 by default), and a
+    # larger top_k shows at most k alternatives.
+    answers = remote.prompt_logprobs(prompts, REMOTE_TOP_K)
     classes = _classes(loaded)
     return [
         [

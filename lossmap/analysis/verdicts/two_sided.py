@@ -69,8 +69,7 @@ JUDGE_PIECE_TOKENS = 32
 _CHARS_PER_TOKEN_BOUND = 16
 #: Longest greedy suggestion, tokens.
 DEFAULT_SUGGESTION_TOKENS = 24
-#: Lines per request to a model server (each line's prompts side by side: vLLM batches
-#: them; llama-cpp-python's server takes one prompt per request).
+#: Lines per request to vLLM (each line's prompts side by side in one request).
 REMOTE_LINES_PER_REQUEST = 8
 
 
@@ -399,10 +398,13 @@ def _confirm_remote(
     serve their common part."""
     tokens, syntax = analysis.tokens, analysis.syntax
     results: dict[int, TwoSidedLine] = {}
-    for first in range(0, len(todo), REMOTE_LINES_PER_REQUEST):
+    # llama-cpp-python answers one prompt per request, slowly: one line at a time, so that
+    # ``keep_going`` is asked between lines.
+    per_request = REMOTE_LINES_PER_REQUEST if loaded.remote.engine == "vllm" else 1
+    for first in range(0, len(todo), per_request):
         if keep_going is not None and not keep_going():
             break
-        group = todo[first : first + REMOTE_LINES_PER_REQUEST]
+        group = todo[first : first + per_request]
         heads, prompts, froms = [], [], []
         for (a, b, _line), start in zip(group, starts[first:], strict=False):
             head = [fim.prefix, *ids[start:a], fim.suffix, *ids[b : b + suffix_tokens]]
