@@ -1,6 +1,7 @@
 """Remote scoring on this machine: a model server against the same model scored locally.
 
-The server is llama-cpp-python's OpenAI-compatible server (the ``test-server`` extra),
+The server is ``--url`` (any model spec of a server, e.g. a GPU machine's vLLM serving the
+same model), or else llama-cpp-python's OpenAI-compatible server (the ``test-server`` extra),
 started here on a loopback port serving the offline default GGUF (``tests/llama_server.py``:
 2 threads, ``--logits_all``). For each size N (the first N tokens of the standard library's
 ``difflib.py``, a real file, scored the product's way: windows of at most the server's
@@ -21,7 +22,7 @@ Rounds repeat each size; records are appended per (size, round) to ``--out``, so
 interrupted run resumes. ``--summary`` prints the table for RESULTS.md.
 
 Usage: python benchmarks/bench_remote.py [--tokens 256,1024,2000] [--rounds 2]
-           [--out benchmarks/remote.jsonl]
+           [--out benchmarks/remote.jsonl] [--url SPEC]
        python benchmarks/bench_remote.py --summary [benchmarks/remote.jsonl]
 """
 
@@ -60,7 +61,7 @@ def run(args) -> None:
     from lossmap.analysis.models.offline import DEFAULT_MODEL
     from lossmap.analysis.scoring.document_scorer import DocumentScorer
 
-    if not llama_server.available():
+    if args.url is None and not llama_server.available():
         sys.exit(llama_server.MISSING)
     out = Path(args.out)
     done = set()
@@ -73,13 +74,16 @@ def run(args) -> None:
         print("all cases done; --summary prints them")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        gguf = Path(tmp) / "default.gguf"
-        DEFAULT_MODEL.assemble(gguf)
-        server = llama_server.LlamaServer(gguf, Path(tmp) / "server.log")
-        server.start()
+        server = None
+        if args.url is None:
+            gguf = Path(tmp) / "default.gguf"
+            DEFAULT_MODEL.assemble(gguf)
+            server = llama_server.LlamaServer(gguf, Path(tmp) / "server.log")
+            server.start()
         try:
             local = load_model("default")
-            remote = load_model(f"{server.url}#{llama_server.ALIAS}")
+            spec = args.url or f"{server.url}#{llama_server.ALIAS}"
+            remote = load_model(spec)
             tok = local.tokenizer
             for n, k in todo:
                 ids = source_ids(tok, n)
@@ -113,7 +117,8 @@ def run(args) -> None:
                 with out.open("a") as f:
                     f.write(json.dumps(record) + "\n")
         finally:
-            server.stop()
+            if server is not None:
+                server.stop()
 
 
 def summary(path: Path) -> None:
@@ -143,6 +148,11 @@ def main() -> None:
     parser.add_argument("--tokens", default="256,1024,2000")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default=str(HERE / "remote.jsonl"))
+    parser.add_argument(
+        "--url",
+        help="a running model server's spec (e.g. a GPU machine's vLLM:"
+        " http://host:8000/v1#Qwen/Qwen2.5-Coder-0.5B) instead of starting llama-cpp-python",
+    )
     parser.add_argument("--summary", nargs="?", const=str(HERE / "remote.jsonl"))
     args = parser.parse_args()
     if args.summary:
