@@ -261,6 +261,20 @@ def model_server_down(ls: LossmapServer, key: str, error: str) -> None:
     state.retry_timer = ls.loop.call_later(state.retry_delay, retry)
 
 
+def _retry_confirm(
+    ls: LossmapServer, key: str, analysis: FileAnalysis, requested: tuple[int, ...]
+) -> None:
+    """Confirm ``requested`` again if the result they belong to is still the current one."""
+    state = ls.docs.get(key)
+    if state is None:
+        return
+    state.retry_timer = None
+    result = state.result
+    current = result is not None and result.analysis is analysis
+    if current and ls.current_revision(key) == result.revision:
+        confirm(ls, key, requested)
+
+
 def confirm_edited_now(ls: LossmapServer, key: str) -> None:
     """A provisional result holds the edited lines fresh: let the judge confirm them now, in
     front of the rest of the document's scoring (which stops, keeping its work, and is queued
@@ -448,6 +462,14 @@ def on_confirmed(
         return  # edited meanwhile: the confirmation may have stopped early
     if generation != ls.host.generation:
         return  # made by a judge that has since been replaced: its verdicts are not ours
+    if isinstance(error, Unreachable):  # the judge's server: ask again later, once
+        ls.log(f"{ls.doc_name(key)}: {error}")
+        ls.tell_once(key, f"{ls.doc_name(key)}: {error}; the verdicts follow when it answers")
+        state.cancel_retry()
+        state.retry_timer = ls.loop.call_later(
+            RETRY_SECONDS[1], lambda: _retry_confirm(ls, key, analysis, requested)
+        )
+        return
     if error:
         ls.log(f"{ls.doc_name(key)}: {error}")
         return

@@ -32,6 +32,7 @@ from typing import Protocol
 
 import torch
 
+from ..models.http_client import RemoteUnavailable
 from ..models.loading import LoadedModel
 from ..progress import ProgressFn
 from ..scoring.head import DEFAULT_CHUNK, TokenStats, lm_head, token_stats
@@ -415,7 +416,12 @@ def _confirm_remote(
             if judge_causal:  # the judge's own causal view: the code before, then the line
                 prompts.append([fim.prefix, *ids[start:b]])
                 froms.append(1 + a - start)
-        stats = iter(remote_stats(loaded, prompts, froms, 1))
+        try:
+            stats = iter(remote_stats(loaded, prompts, froms, 1))
+        except RemoteUnavailable:
+            if not results:
+                raise
+            break  # keep the lines done: the caller asks again for the rest
         for head, (a, b, line) in zip(heads, group, strict=True):
             two = next(stats)
             causal = next(stats) if judge_causal else None
