@@ -408,6 +408,10 @@ def _confirm_remote(
         group = todo[first : first + per_request]
         heads, prompts, froms = [], [], []
         for (a, b, _line), start in zip(group, starts[first:], strict=False):
+            # A server with a short context (``?context=``): less code before the line, so
+            # that the prompt and a suggestion fit.
+            room = loaded.context_length - DEFAULT_SUGGESTION_TOKENS - 3
+            start = max(start, a - max(room - (b - a) - min(suffix_tokens, len(ids) - b), 0))
             head = [fim.prefix, *ids[start:a], fim.suffix, *ids[b : b + suffix_tokens]]
             head.append(fim.middle)
             heads.append(head)
