@@ -302,12 +302,12 @@ def test_sliding_windows_over_a_server_with_a_short_context(llama, real_model):
     from lossmap.analysis import load_model
     from lossmap.analysis.scoring.document_scorer import score_text
 
-    short = load_model(f"{llama.url}?context=80#{llama_server.ALIAS}")
-    assert short.context_length == 78
-    text = BUGGY * 3
+    short = load_model(f"{llama.url}?context=32#{llama_server.ALIAS}")
+    assert short.context_length == 30
+    text = BUGGY
     got = score_text(short, text)
-    want = score_text(real_model, text, window=78)
-    assert got.window == want.window == 78 and len(got.tokens) > 78  # two windows
+    want = score_text(real_model, text, window=30)
+    assert got.window == want.window == 30 and len(got.tokens) > 30  # two windows
     pairs = [(g, w) for g, w in zip(got.tokens, want.tokens, strict=True)][1:]
     assert all(g.scored for g, _ in pairs)
     diff = [abs(g.surprise - w.surprise) for g, w in pairs]
@@ -495,11 +495,16 @@ def test_diff_and_report_with_a_remote_model(llama, tmp_path):
     review = json.loads(done.stdout)
     assert review["judge"] == spec
     assert review["lines"][0]["line"] == 6, review["lines"][:2]
-    out = tmp_path / "report"
-    done = lossmap("report", str(repo), "--out", str(out), "--model", spec, "--judge", "same")
+    out, corpus = tmp_path / "report", tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "hello.py").write_text("print('hello')\n")  # short: the server is slow
+    done = lossmap(
+        "report", str(corpus), "--out", str(out), "--model", spec, "--judge", "same",
+        "--confirm", "1",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     doc = json.loads((out / "report.json").read_text())
-    assert [Path(f["path"]).name for f in doc["files"]] == ["find_max.py"]
+    assert [Path(f["path"]).name for f in doc["files"]] == ["hello.py"]
 
 
 @pytest_lsp.fixture(config=SERVER)

@@ -99,7 +99,7 @@ def parse_remote_spec(spec: str) -> RemoteSpec:
     if timeout is not None and (not timeout.isdigit() or int(timeout) < 1):
         raise ModelSpecError(f"model server '{spec}': timeout must be a number of seconds")
     context = settings.get("context")
-    if context is not None and (not context.isdigit() or int(context) < 64):
+    if context is not None and (not context.isdigit() or int(context) < 16):
         raise ModelSpecError(f"model server '{spec}': context must be a number of tokens")
     engine = settings.get("engine")
     if engine is not None and engine not in ENGINES:
