@@ -94,59 +94,42 @@ class HttpClient:
             headers["Authorization"] = f"Bearer {key}"
         limit = timeout or self.timeout
         delay = self.backoff
-        for attempt in range(1, max(self.tries, 1) + 1):
+        tries = max(self.tries, 1)
+        for attempt in range(1, tries + 1):
+            last = attempt == tries
             request = urllib.request.Request(url, data=data, headers=headers, method=method)
+            # Each failure either raises or falls through to the one backoff below.
             try:
                 with self._opener.open(request, timeout=limit) as response:
                     body = response.read()
                 return json.loads(body.decode("utf-8"))
             except urllib.error.HTTPError as err:
-                detail = _error_text(err)
-                if err.code in _RETRY_STATUSES and attempt < self.tries:
-                    self.sleep(delay)
-                    delay *= 2
-                    continue
-                if 300 <= err.code < 400:
-                    target = err.headers.get("Location", "?")
-                    raise RemoteError(
-                        f"{url}: HTTP {err.code}, redirected to {target}: lossmap does not"
-                        " follow redirects (they could carry the API key elsewhere); use the"
-                        " final address",
-                        err.code,
-                    ) from None
-                if err.code in (401, 403):
-                    hint = f" (set {API_KEY_ENV} to the server's API key)"
-                    raise RemoteError(f"{url}: HTTP {err.code}{detail}{hint}", err.code) from None
-                kind = RemoteUnavailable if err.code in _RETRY_STATUSES else RemoteError
-                raise kind(f"{url}: HTTP {err.code}{detail}", err.code) from None
+                if last or err.code not in _RETRY_STATUSES:
+                    raise _http_error(url, err) from None
             except urllib.error.URLError as err:  # before the request was sent
                 reason = err.reason
                 if isinstance(reason, ssl.SSLError):
                     raise RemoteError(f"{url}: TLS failed: {reason}") from None
-                if attempt < self.tries:
-                    self.sleep(delay)
-                    delay *= 2
-                    continue
-                what = "timed out connecting" if isinstance(reason, TimeoutError) else reason
-                raise RemoteUnavailable(
-                    f"cannot reach the model server at {self.root} ({what}; tried {attempt}x)"
-                ) from None
+                if last:
+                    what = "timed out connecting" if isinstance(reason, TimeoutError) else reason
+                    raise RemoteUnavailable(
+                        f"cannot reach the model server at {self.root} ({what}; tried {attempt}x)"
+                    ) from None
             except TimeoutError:  # sent, and no answer in time: never sent again
                 raise RemoteError(
                     f"{url}: no answer within {limit:.0f} s (a slow server: allow more with"
                     " ?timeout=SECONDS in the model spec, or use a smaller --window)"
                 ) from None
             except (OSError, http.client.HTTPException) as err:  # reset, or killed mid-answer
-                if attempt < self.tries:
-                    self.sleep(delay)
-                    delay *= 2
-                    continue
-                raise RemoteUnavailable(
-                    f"cannot reach the model server at {self.root}"
-                    f" ({type(err).__name__}: {err}; tried {attempt}x)"
-                ) from None
+                if last:
+                    raise RemoteUnavailable(
+                        f"cannot reach the model server at {self.root}"
+                        f" ({type(err).__name__}: {err}; tried {attempt}x)"
+                    ) from None
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise RemoteError(f"{url}: the answer is not JSON") from None
+            self.sleep(delay)
+            delay *= 2
         raise AssertionError("unreachable")
 
 
@@ -172,6 +155,24 @@ def _check_key_transport(root: str) -> None:
             f"{root}: {API_KEY_ENV} is set, and this address is plain http to another machine"
             " (the key would cross the network in clear text): use https"
         )
+
+
+def _http_error(url: str, err: urllib.error.HTTPError) -> RemoteError:
+    """The error for an HTTP error answer: a redirect (refused), missing or wrong
+    credentials, a busy or restarting server (:class:`RemoteUnavailable`), a refusal."""
+    if 300 <= err.code < 400:
+        target = err.headers.get("Location", "?")
+        return RemoteError(
+            f"{url}: HTTP {err.code}, redirected to {target}: lossmap does not follow"
+            " redirects (they could carry the API key elsewhere); use the final address",
+            err.code,
+        )
+    detail = _error_text(err)
+    if err.code in (401, 403):
+        hint = f" (set {API_KEY_ENV} to the server's API key)"
+        return RemoteError(f"{url}: HTTP {err.code}{detail}{hint}", err.code)
+    kind = RemoteUnavailable if err.code in _RETRY_STATUSES else RemoteError
+    return kind(f"{url}: HTTP {err.code}{detail}", err.code)
 
 
 def _error_text(err: urllib.error.HTTPError) -> str:
