@@ -7,6 +7,7 @@ from dataclasses import replace
 from lsprotocol import types
 
 from lossmap.analysis import analyze_text
+from lossmap.analysis.verdicts.lines import counted_margin
 from lossmap.server import features
 from lossmap.server.config import ServerConfig, merge_config
 from lossmap.server.positions import PositionMapper
@@ -20,7 +21,9 @@ HALF_TYPED = "def ok(x):\n    return x + 1\n\ndef broken(y:\n    return y +\n"
 def test_no_diagnostics_inside_syntax_errors_unless_asked(tiny):
     analysis = analyze_text(tiny, HALF_TYPED, "half.py")
     mapper = PositionMapper(HALF_TYPED)
-    everything = replace(ServerConfig(), diagnostic_threshold=0.0, max_diagnostics=1000)
+    everything = replace(
+        ServerConfig(), diagnostic_threshold=0.0, unconfirmed_extra_bits=0.0, max_diagnostics=1000
+    )
     default = features.diagnostics(analysis, mapper, everything)
     in_error = [i for i, s in enumerate(analysis.syntax) if s.in_error and s.kind == "code"]
     assert in_error
@@ -90,8 +93,42 @@ def test_settings_are_validated_and_bad_values_kept_out():
     assert any("unknown setting 'colour'" in p for p in problems)
     nested, _ = merge_config(ServerConfig(), {"lossmap": {"debounceMs": 10}})
     assert nested.debounce_ms == 10
+    extra, problems = merge_config(ServerConfig(), {"unconfirmedExtraBits": 0})
+    assert extra.unconfirmed_extra_bits == 0.0 and not problems
+    kept, problems = merge_config(extra, {"unconfirmedExtraBits": -2})
+    assert kept.unconfirmed_extra_bits == 0.0 and any("unconfirmedExtraBits" in p for p in problems)
     runtime, problems = merge_config(ServerConfig(), {"runtime": " Float32 "})
     assert runtime.runtime == "float32" and not problems
     kept, problems = merge_config(runtime, {"runtime": "int4"})
     assert kept.runtime == "float32"
     assert any("runtime" in p and "bfloat16-matmuls" in p for p in problems)
+
+
+def test_a_line_the_judge_has_not_confirmed_needs_the_extra_bits(tiny):
+    text = "def mean(values):\n    total = sum(values)\n    return total / len(values)\n" * 3
+    analysis = analyze_text(tiny, text, "m.py")
+    mapper = PositionMapper(text)
+    margins = sorted(
+        m
+        for t, s in zip(analysis.tokens, analysis.syntax, strict=True)
+        if (m := counted_margin(t.code_margin, s, t.index)) is not None
+    )
+    low, high = margins[len(margins) // 2], margins[-1]
+    extra = (high - low) / 2
+    base = replace(
+        ServerConfig(), diagnostic_threshold=low, unconfirmed_extra_bits=0.0, max_diagnostics=999
+    )
+    without = features.diagnostics(analysis, mapper, base)
+    with_extra = features.diagnostics(analysis, mapper, replace(base, unconfirmed_extra_bits=extra))
+    assert 0 < len(with_extra) < len(without)
+    assert all(d.data["margin"] >= low + extra for d in with_extra)
+    assert all("(causal only)" in d.message for d in with_extra)
+
+
+def test_shown_asks_the_judge_for_the_threshold_and_the_causal_view_for_more():
+    from lossmap.analysis.verdicts.ranking import shown
+
+    assert shown(causal=18.0, combined=None, threshold=10.0, extra=8.0)
+    assert not shown(causal=17.9, combined=None, threshold=10.0, extra=8.0)
+    assert shown(causal=12.0, combined=10.0, threshold=10.0, extra=8.0)  # the judge agreed
+    assert not shown(causal=30.0, combined=9.0, threshold=10.0, extra=8.0)  # it cleared it

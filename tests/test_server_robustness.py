@@ -32,8 +32,16 @@ from lsp_helpers import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-#: Low thresholds: the tiny model is random, so every token is a little surprising.
-OPTIONS = {"judge": "none", "device": "cpu", "debounceMs": 20, "diagnosticThreshold": 0.5}
+#: Low thresholds, no extra bits for lines the judge did not confirm (there is no judge): the
+#: tiny model is random, so every token is a little surprising and every document publishes
+#: some diagnostics, which these tests need to see.
+OPTIONS = {
+    "judge": "none",
+    "device": "cpu",
+    "debounceMs": 20,
+    "diagnosticThreshold": 0.5,
+    "unconfirmedExtraBits": 0,
+}
 CODE = "def f(x):\n    return x + 1\n"
 
 

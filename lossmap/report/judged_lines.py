@@ -68,4 +68,5 @@ def judge_corpus_lines(
         reviews,
         threshold=0.0,
         max_lines=n,
+        unconfirmed_extra=0.0,  # the corpus's top n lines, whether the judge saw them or not
     )

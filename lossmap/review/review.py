@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from ..analysis import FileAnalysis, LoadedModel
 from ..analysis.across_files import FileLines, RankedLine, RankedLines, rank_across_files
 from ..analysis.progress import ProgressFn
+from ..analysis.verdicts.levels import UNCONFIRMED_EXTRA_BITS
+from ..analysis.verdicts.ranking import shown
 from .git_changes import ChangedFile
 
 #: Changed lines below this margin (bits) are not listed by default.
@@ -104,11 +106,15 @@ def review_of(
     files: list[FileReview],
     threshold: float,
     max_lines: int | None,
+    unconfirmed_extra: float = UNCONFIRMED_EXTRA_BITS,
 ) -> Review:
-    """A :class:`Review` of lines ranked across files: those at or above ``threshold``, at
-    most ``max_lines``."""
+    """A :class:`Review` of lines ranked across files: those shown at ``threshold`` (the
+    line ranking's rule: a line the judge did not confirm needs ``unconfirmed_extra`` bits
+    more), at most ``max_lines``."""
     lines = [_reviewed(c) for c in ranked.lines]
-    lines = [ln for ln in lines if ln.margin >= threshold]
+    lines = [
+        ln for ln in lines if shown(ln.causal_margin, ln.two_sided, threshold, unconfirmed_extra)
+    ]
     return Review(
         description=description,
         model=live.name,

@@ -11,7 +11,11 @@ from typing import Any
 
 from ..analysis.models.runtime import RUNTIMES, runtime_name
 from ..analysis.scoring.scorer_pool import DEFAULT_CACHE_BUDGET_MB
-from ..analysis.verdicts.levels import DEFAULT_DISPLAY_THRESHOLD, DIAGNOSTIC_THRESHOLD
+from ..analysis.verdicts.levels import (
+    DEFAULT_DISPLAY_THRESHOLD,
+    DIAGNOSTIC_THRESHOLD,
+    UNCONFIRMED_EXTRA_BITS,
+)
 from ..analysis.verdicts.two_sided import DEFAULT_CONFIRM
 
 SEVERITIES = ("error", "warning", "information", "hint")
@@ -38,6 +42,8 @@ class ServerConfig:
     display_threshold: float = DEFAULT_DISPLAY_THRESHOLD
     #: Code tokens whose margin (bits) reaches this become "model is confused here".
     diagnostic_threshold: float = DIAGNOSTIC_THRESHOLD
+    #: Bits more a token's causal margin needs while the judge has not confirmed its line.
+    unconfirmed_extra_bits: float = UNCONFIRMED_EXTRA_BITS
     max_diagnostics: int = 10
     diagnostic_severity: str = "information"
     #: Half-typed code is always surprising; by default it produces no diagnostics.
@@ -69,6 +75,7 @@ _CAMEL = {
     "runtime": "runtime",
     "displayThreshold": "display_threshold",
     "diagnosticThreshold": "diagnostic_threshold",
+    "unconfirmedExtraBits": "unconfirmed_extra_bits",
     "maxDiagnostics": "max_diagnostics",
     "diagnosticSeverity": "diagnostic_severity",
     "diagnosticsInErrorRegions": "diagnostics_in_error_regions",
@@ -94,7 +101,7 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")
         return value.strip()
-    if name in ("display_threshold", "diagnostic_threshold"):
+    if name in ("display_threshold", "diagnostic_threshold", "unconfirmed_extra_bits"):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError("must be a number of bits >= 0")
         return float(value)

@@ -15,6 +15,7 @@ from ..analysis.syntax.align import LAYOUT, PROSE
 from ..analysis.syntax.offsets import LINE_BREAK
 from ..analysis.verdicts.levels import LEVEL_COUNT, surprise_level
 from ..analysis.verdicts.lines import counted_margin, why_not_counted
+from ..analysis.verdicts.ranking import shown
 from ..analysis.verdicts.two_sided import token_verdict
 from . import protocol
 from .config import ServerConfig
@@ -145,11 +146,13 @@ def diagnostics(
 
     On lines confirmed two-sided a token counts with the smaller of its causal and two-sided
     margins (it must look wrong from the code before it *and* from the code around it);
-    elsewhere with its causal margin, and the message says so.
+    elsewhere with its causal margin, which must reach ``unconfirmed_extra_bits`` more (the
+    line ranking's rule), and the message says so.
     """
     line_of = analysis.line_of_token
     hits: list[tuple[int, float]] = []
     threshold = config.diagnostic_threshold
+    extra = config.unconfirmed_extra_bits
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         if counted_margin(tok.code_margin, syn, tok.index) is None:
             continue
@@ -163,7 +166,7 @@ def diagnostics(
         else:
             score = tok.code_margin
         score = counted_margin(score, syn, tok.index)  # the rules of the line verdicts
-        if score < threshold:
+        if not shown(score, score if line is not None else None, threshold, extra):
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue

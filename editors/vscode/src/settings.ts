@@ -13,6 +13,7 @@ export const SERVER_KEYS = [
   'runtime',
   'displayThreshold',
   'diagnosticThreshold',
+  'unconfirmedExtraBits',
   'maxDiagnostics',
   'diagnosticSeverity',
   'diagnosticsInErrorRegions',

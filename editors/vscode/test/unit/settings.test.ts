@@ -26,6 +26,7 @@ const SECTION = {
   runtime: 'auto',
   displayThreshold: 10,
   diagnosticThreshold: 10,
+  unconfirmedExtraBits: 8,
   maxDiagnostics: 10,
   diagnosticSeverity: 'warning',
   diagnosticsInErrorRegions: false,
