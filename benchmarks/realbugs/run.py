@@ -58,7 +58,10 @@ from lossmap.analysis.scoring.document_scorer import DocumentScorer  # noqa: E40
 from lossmap.analysis.scoring.tokens import ScoredText  # noqa: E402
 from lossmap.analysis.syntax.align import CODE  # noqa: E402
 from lossmap.analysis.verdicts.confirm import candidate_lines, confirm  # noqa: E402
-from lossmap.analysis.verdicts.levels import DIAGNOSTIC_THRESHOLD  # noqa: E402
+from lossmap.analysis.verdicts.levels import (  # noqa: E402
+    DIAGNOSTIC_THRESHOLD,
+    UNCONFIRMED_EXTRA_BITS,
+)
 
 sys.path.insert(0, str(HERE.parent / "ranker"))
 from features import analysis_features  # noqa: E402
@@ -298,6 +301,22 @@ def shipped_judged(analysis: FileAnalysis) -> dict[int, float]:
     }
 
 
+def shipped_shown(analysis: FileAnalysis) -> dict[int, float]:
+    """What the product shows, as a score against the threshold (``ranking.shown``): the
+    judge's combined verdict where it looked, else the causal verdict less
+    ``UNCONFIRMED_EXTRA_BITS``."""
+    confirmed = analysis.two_sided
+    return {
+        ln.line: (
+            confirmed[ln.line].combined
+            if ln.line in confirmed and confirmed[ln.line].combined is not None
+            else ln.verdict - UNCONFIRMED_EXTRA_BITS
+        )
+        for ln in analysis.lines
+        if ln.verdict is not None
+    }
+
+
 def ranker_rule(judged: bool = False) -> Callable[[FileAnalysis], dict[int, float]]:
     """The experimental learned line ranker's verdicts (``benchmarks/ranker``; ``RANKER``:
     the one the run evaluates, ``--ranker FILE``; without one the rule gives no verdicts).
@@ -329,9 +348,10 @@ RULES = [
     Rule("-8, first 16 tokens not counted", token_rule(8.0, 16)),
     Rule("shipped, causal (line verdicts)", shipped_causal, plotted=True),
     Rule("-8, first 16, first use of a word -8", token_rule(8.0, 16, novel_discount=8.0)),
-    Rule("judged: shipped (ranking.final_verdict)", shipped_judged, plotted=True),
+    Rule("judged: shipped (ranking.final_verdict)", shipped_judged),
+    Rule("shown: judged, else causal - 8 (shipped)", shipped_shown, plotted=True),
     Rule("learned ranker (causal)", ranker_rule(), plotted=True),
-    Rule("judged: learned ranker", ranker_rule(judged=True), plotted=True),
+    Rule("judged: learned ranker", ranker_rule(judged=True)),
     Rule("longest line", longest_line, thresholded=False),
 ]
 
@@ -380,7 +400,7 @@ def summarize(chosen, svg: str | None) -> None:
         cells = [f"{c[k][1]:.1f} / {c[k][2]:.0%}" for c in curves]
         print(f"| {t:g} | " + " | ".join(cells) + " |")
     if svg:
-        write_svg(target, Path(svg))
+        write_svg(target, Path(svg), shown)
 
 
 #: Thresholds (bits) of the trade-off table.
@@ -494,7 +514,7 @@ def tradeoff(rows, rule: Rule, thresholds) -> list[tuple[float, float, float]]:
     return out
 
 
-def write_svg(rows, path: Path) -> None:
+def write_svg(rows, path: Path, rules: list[Rule]) -> None:
     """False alarms per 1,000 clean lines (x, log) against bugs published (y), per rule."""
     import math
 
@@ -535,7 +555,7 @@ def write_svg(rows, path: Path) -> None:
         ' stroke-dasharray="4 3"/>'
     )
     legend_y = pad
-    for i, rule in enumerate(r for r in RULES if r.plotted):
+    for i, rule in enumerate(rules):
         colour = colours[i % len(colours)]
         pts = tradeoff(rows, rule, thresholds)
         line = " ".join(f"{x(fa):.1f},{y(pub):.1f}" for _t, fa, pub in pts)
