@@ -135,6 +135,20 @@ def _sites(src: str, module_attrs: list[str]):
     return sites
 
 
+#: The mutation kinds, in the order make_mutants cycles through them.
+KINDS = ["operator", "off_by_one", "swapped_args", "wrong_variable", "wrong_attribute"]
+
+
+def pick_edit(sites, wanted: str, rng: random.Random) -> tuple[str, int, int, str]:
+    """One of ``_sites``' edits, of kind ``wanted`` where the function has one, with its
+    replacement chosen: (kind, start, end, replacement)."""
+    pool = [s for s in sites if s[0] == wanted] or sites
+    kind, s, e, repl = rng.choice(pool)
+    if isinstance(repl, list):
+        repl = rng.choice(repl)
+    return kind, s, e, repl
+
+
 def module_text(module: str) -> str:
     """The text of a standard-library module of ``MODULES``."""
     return (Path(sysconfig.get_paths()["stdlib"]) / module).read_text(encoding="utf-8")
@@ -161,17 +175,12 @@ def make_mutants(count: int = 240, seed: int = 1234) -> list[Mutant]:
                 continue
             candidates.append((name, fn.name, src, attrs, fn.lineno))
     rng.shuffle(candidates)
-    kinds = ["operator", "off_by_one", "swapped_args", "wrong_variable", "wrong_attribute"]
     out: list[Mutant] = []
     for module, function, src, attrs, def_line in candidates:
         sites = _sites(src, attrs)
         if not sites:
             continue
-        wanted = kinds[len(out) % len(kinds)]
-        pool = [s for s in sites if s[0] == wanted] or sites
-        kind, s, e, repl = rng.choice(pool)
-        if isinstance(repl, list):
-            repl = rng.choice(repl)
+        kind, s, e, repl = pick_edit(sites, KINDS[len(out) % len(KINDS)], rng)
         mutated = src[:s] + repl + src[e:]
         if mutated == src:
             continue

@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE.parent / "bugloc"))
 sys.path.insert(0, str(HERE))
 
 from features import FEATURES, analysis_features  # noqa: E402
-from mutants import _sites  # noqa: E402
+from mutants import KINDS, _sites, pick_edit  # noqa: E402
 
 from lossmap.analysis import load_model  # noqa: E402
 from lossmap.analysis.analyze import analyze_scored  # noqa: E402
@@ -61,7 +61,6 @@ TEST_PARTS = ("test", "tests", "testing")
 MIN_FILE_LINES, MAX_FILE_LINES = 150, 800
 MIN_FN_LINES, MAX_FN_LINES = 6, 60
 MUTANTS_PER_FILE = 6
-KINDS = ["operator", "off_by_one", "swapped_args", "wrong_variable", "wrong_attribute"]
 OUT = HERE / "mutants.jsonl"
 
 
@@ -138,11 +137,7 @@ def plan_mutants(text: str, rng: random.Random) -> list[dict]:
             continue
         if not sites:
             continue
-        wanted = KINDS[len(out) % len(KINDS)]
-        pool = [s for s in sites if s[0] == wanted] or sites
-        kind, s, e, repl = rng.choice(pool)
-        if isinstance(repl, list):
-            repl = rng.choice(repl)
+        kind, s, e, repl = pick_edit(sites, KINDS[len(out) % len(KINDS)], rng)
         mutated = src[:s] + repl + src[e:]
         if mutated == src or src.count("\n") != mutated.count("\n"):
             continue
