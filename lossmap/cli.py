@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-code", action="store_true", help="print only the summary tables")
     _add_max_bytes_arg(scan, "refuse")
 
+    from .analysis.verdicts.levels import UNCONFIRMED_EXTRA_BITS
     from .review.review import DEFAULT_REVIEW_MAX, DEFAULT_REVIEW_THRESHOLD
 
     diff = sub.add_parser(
@@ -190,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_REVIEW_THRESHOLD,
         metavar="BITS",
-        help=f"list lines with at least this margin (default {DEFAULT_REVIEW_THRESHOLD:g} bits)",
+        help=f"list lines with at least this margin (default {DEFAULT_REVIEW_THRESHOLD:g} bits;"
+        f" a line the judge did not confirm needs {UNCONFIRMED_EXTRA_BITS:g} bits more)",
     )
     diff.add_argument(
         "--confirm",

@@ -53,6 +53,9 @@ def test_neovim_shows_the_lossmap_diagnostic_and_a_surprise_highlight(tmp_path, 
     assert result["ok"], result
     assert any(d["source"] == "lossmap" for d in result["diagnostics"]), result
     assert any(d["message"].startswith("model is confused here") for d in result["diagnostics"])
+    # With the defaults the planted bug (11 bits causal, under the 18 a causal verdict alone
+    # needs) is shown once the judge has confirmed its line.
+    assert any("confirmed two-sided" in d["message"] for d in result["diagnostics"]), result
     types = {t["type"] for t in result["tokens"]}
     assert types & {"surpriseLow", "surpriseMedium", "surpriseHigh", "surpriseSevere"}, result
     # The plugin's highlight group for that level sets a background colour.

@@ -132,3 +132,35 @@ def test_shown_asks_the_judge_for_the_threshold_and_the_causal_view_for_more():
     assert not shown(causal=17.9, combined=None, threshold=10.0, extra=8.0)
     assert shown(causal=12.0, combined=10.0, threshold=10.0, extra=8.0)  # the judge agreed
     assert not shown(causal=30.0, combined=9.0, threshold=10.0, extra=8.0)  # it cleared it
+
+
+def test_a_line_the_judge_confirmed_needs_only_the_threshold_and_one_it_cleared_is_hidden(tiny):
+    from lossmap.analysis.verdicts.two_sided import TwoSidedLine
+
+    text = "def mean(values):\n    total = sum(values)\n    return total / len(values)\n" * 3
+    analysis = analyze_text(tiny, text, "m.py")
+    mapper = PositionMapper(text)
+    worst, m = max(
+        (
+            (t.index, c)
+            for t, s in zip(analysis.tokens, analysis.syntax, strict=True)
+            if (c := counted_margin(t.code_margin, s, t.index)) is not None
+        ),
+        key=lambda p: p[1],
+    )
+    cfg = replace(
+        ServerConfig(), diagnostic_threshold=m - 1, unconfirmed_extra_bits=5.0, max_diagnostics=999
+    )
+    line = analysis.line_of_token[worst]
+
+    def published() -> list:
+        return [d for d in features.diagnostics(analysis, mapper, cfg) if d.data["token"] == worst]
+
+    assert published() == []  # causal only: it needs 4 bits more than it has
+    # A judge with its own tokenizer agreed (a line-level verdict): the threshold alone counts.
+    analysis.two_sided[line] = TwoSidedLine(line, {}, m + 3, m, worst, None, line_level=True)
+    (diag,) = published()
+    assert diag.data["twoSided"] and "line confirmed two-sided" in diag.message
+    # The judge cleared it: hidden, whatever the causal margin.
+    analysis.two_sided[line] = TwoSidedLine(line, {}, m - 2, m - 2, worst, None, line_level=True)
+    assert published() == []

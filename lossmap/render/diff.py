@@ -137,6 +137,7 @@ def review_document(review: Review) -> dict[str, Any]:
         "changes": review.description,
         "unit": "bits",
         "threshold": review.threshold,
+        "unconfirmed_extra_bits": review.unconfirmed_extra,
         "considered_lines": review.considered,
         "lines": [
             {

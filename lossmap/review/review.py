@@ -64,6 +64,8 @@ class Review:
     considered: int  # changed lines with code that were ranked
     notes: list[str] = field(default_factory=list)
     judge: str | None = None  # the model that confirmed lines two-sided
+    #: What a line the judge did not confirm needs above ``threshold`` (its causal margin).
+    unconfirmed_extra: float = UNCONFIRMED_EXTRA_BITS
 
 
 def review_changes(
@@ -124,6 +126,7 @@ def review_of(
         threshold=threshold,
         considered=len(ranked.lines),
         notes=ranked.notes,
+        unconfirmed_extra=unconfirmed_extra,
     )
 
 

@@ -157,16 +157,16 @@ def diagnostics(
         if counted_margin(tok.code_margin, syn, tok.index) is None:
             continue
         line = analysis.two_sided.get(line_of[tok.index])
-        if line is None:
-            score = tok.code_margin
-        elif tok.index in line.tokens:  # the same number the line's combined verdict takes
-            score = token_verdict(tok, line.tokens[tok.index])
-        elif line.line_level and line.two_sided is not None:
-            score = min(tok.code_margin, line.two_sided)  # a judge with its own tokens
+        judged = True  # the judge gave this token (or its line) a number
+        if line is not None and tok.index in line.tokens:
+            # The same number the line's combined verdict takes.
+            score = counted_margin(token_verdict(tok, line.tokens[tok.index]), syn, tok.index)
+        elif line is not None and line.line_level and line.two_sided is not None:
+            # A judge with its own tokens: min(counted causal, two-sided), as its line verdict.
+            score = min(counted_margin(tok.code_margin, syn, tok.index), line.two_sided)
         else:
-            score = tok.code_margin
-        score = counted_margin(score, syn, tok.index)  # the rules of the line verdicts
-        if not shown(score, score if line is not None else None, threshold, extra):
+            score, judged = counted_margin(tok.code_margin, syn, tok.index), False
+        if not shown(score, score if judged else None, threshold, extra):
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue
@@ -191,6 +191,7 @@ def diagnostics(
         by = f" by {analysis.judge}" if analysis.judge else ""
         if confirmed is not None and confirmed.carried:
             by += " (from before an edit)"
+        two_sided_ok = True
         if confirmed is not None and worst_index in confirmed.tokens:
             two = confirmed.tokens[worst_index]
             message += (
@@ -202,7 +203,8 @@ def diagnostics(
             message += f"; line confirmed two-sided{by}: {confirmed.two_sided:.1f} bits"
         else:
             message += " (causal only)"
-        found.append((score, start, end, message, worst_index, confirmed is not None))
+            two_sided_ok = False
+        found.append((score, start, end, message, worst_index, two_sided_ok))
     found.sort(key=lambda f: -f[0])
     placed = []
     for score, start, end, message, index, two_sided_ok in found:
