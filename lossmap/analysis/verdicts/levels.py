@@ -8,9 +8,9 @@ DEFAULT_DISPLAY_THRESHOLD = 8.0
 #: is confused here" in the editor, and the candidates ``--confirm all`` confirms.
 DIAGNOSTIC_THRESHOLD = 10.0
 #: Bits more a line's causal verdict needs to be shown (a diagnostic, a line of ``diff``) while
-#: the judge has not confirmed it: the causal view alone flags about 50 lines per 1,000 of
-#: clean code at 10 bits, about 5 at 18 (``benchmarks/realbugs``, RESULTS.md). Once the judge
-#: looked, its combined verdict is measured against the threshold itself.
+#: the judge has not confirmed it: the causal view alone flags 45 lines per 1,000 of clean
+#: code at 10 bits, 4 at 18 (``benchmarks/realbugs``, 67 BugsInPy files; RESULTS.md). Once the
+#: judge looked, its combined verdict is measured against the threshold itself.
 UNCONFIRMED_EXTRA_BITS = 8.0
 #: Each level above the threshold is this many bits wide.
 LEVEL_STEP = 3.0

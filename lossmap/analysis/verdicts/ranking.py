@@ -10,7 +10,7 @@ it, below every line still waiting for the judge with a higher causal verdict.
 What is shown (the editor's diagnostics, ``diff``'s lines) is the ranking filtered by
 :func:`shown`: a confirmed line when its combined verdict reaches the threshold, a line the
 judge has not confirmed only when its causal verdict reaches ``UNCONFIRMED_EXTRA_BITS`` more
-(the causal view alone is wrong far more often: about 50 clean lines per 1,000 reach 10 bits).
+(the causal view alone is wrong far more often: 45 clean lines per 1,000 reach 10 bits).
 """
 
 from __future__ import annotations
