@@ -42,7 +42,7 @@ _LITERAL_WORDS = ("integer", "float", "number", "true", "false", "none", "null",
 
 
 class LineFeatures(NamedTuple):
-    """The feature vector of one line (``FEATURES`` order) and its worst token."""
+    """The feature vector of one line (``FEATURES`` order)."""
 
     line: int
     values: tuple[float, ...]

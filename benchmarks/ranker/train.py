@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -88,7 +87,7 @@ def ranks(ex, score) -> tuple[int, int]:
     _, x_fn, t, x_out = ex
     s_fn, s_out = score(x_fn), score(x_out)
     mine = s_fn[t]
-    in_fn = 1 + int((s_fn >= mine).sum()) - 1
+    in_fn = int((s_fn >= mine).sum())  # the bug line itself included
     in_file = in_fn + int((s_out >= mine).sum())
     return in_fn, in_file
 
@@ -185,7 +184,6 @@ def main() -> None:
         }
         Path(args.write).write_text(json.dumps(out, indent=1) + "\n")
         print(f"wrote {args.write}")
-    _ = math
 
 
 if __name__ == "__main__":

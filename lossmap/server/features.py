@@ -154,19 +154,20 @@ def diagnostics(
     threshold = config.diagnostic_threshold
     extra = config.unconfirmed_extra_bits
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
-        if counted_margin(tok.code_margin, syn, tok.index) is None:
+        causal = counted_margin(tok.code_margin, syn, tok.index)
+        if causal is None:
             continue
         line = analysis.two_sided.get(line_of[tok.index])
-        judged = True  # the judge gave this token (or its line) a number
         if line is not None and tok.index in line.tokens:
             # The same number the line's combined verdict takes.
-            score = counted_margin(token_verdict(tok, line.tokens[tok.index]), syn, tok.index)
+            judged = counted_margin(token_verdict(tok, line.tokens[tok.index]), syn, tok.index)
         elif line is not None and line.line_level and line.two_sided is not None:
             # A judge with its own tokens: min(counted causal, two-sided), as its line verdict.
-            score = min(counted_margin(tok.code_margin, syn, tok.index), line.two_sided)
+            judged = min(causal, line.two_sided)
         else:
-            score, judged = counted_margin(tok.code_margin, syn, tok.index), False
-        if not shown(score, score if judged else None, threshold, extra):
+            judged = None  # the judge gave neither this token nor its line a number
+        score = causal if judged is None else judged
+        if not shown(causal, judged, threshold, extra):
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue
