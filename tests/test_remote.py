@@ -159,6 +159,24 @@ def test_redirects_are_refused_and_the_key_stays_off_plain_http(scripted, monkey
         far.get("models")  # refused before any connection
 
 
+def test_the_engine_is_told_by_what_the_server_answers(scripted):
+    """No ``?engine=``: vLLM answers ``/version``; llama-cpp-python's server does not (404)
+    but answers ``/extras/tokenize``; a server answering neither is named as unknown; a
+    refused key stops the probing at once."""
+    from lossmap.analysis.models.remote import _detect_engine
+
+    spec = parse_remote_spec(f"http://127.0.0.1:{scripted.server_port}/v1")
+    client = HttpClient(spec.url, sleep=lambda s: None)
+    scripted.script = [(404, {"detail": "Not Found"}), (200, {"tokens": [87]})]
+    assert _detect_engine(spec, client) == "llama-cpp-python"
+    scripted.script = [(200, {"name": "no version field"}), (404, {})]
+    with pytest.raises(RemoteError, match="not a server lossmap knows.*engine="):
+        _detect_engine(spec, client)
+    scripted.script = [(404, {}), (401, {"error": {"message": "invalid key"}})]
+    with pytest.raises(RemoteError, match="HTTP 401"):
+        _detect_engine(spec, client)
+
+
 def test_vllm_answers_are_read_by_token_id(scripted, real_model):
     """vLLM's documented answer shapes (``/version``, ``/v1/models``, ``/tokenize``,
     ``prompt_logprobs`` keyed by token-id strings with ranks), served by a scripted HTTP

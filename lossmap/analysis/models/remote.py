@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -363,28 +364,30 @@ def connect(spec: RemoteSpec, tokenizer: Any, client: HttpClient | None = None) 
 
 
 def _detect_engine(spec: RemoteSpec, client: HttpClient) -> str:
+    """The engine behind ``spec``'s address: vLLM answers ``/version``, llama-cpp-python's
+    server ``/extras/tokenize``. An unreachable server or a refused key is raised at once."""
     root = HttpClient(spec.root, timeout=client.timeout, tries=client.tries, sleep=client.sleep)
-    try:
-        version = root.get("version")
-        if isinstance(version, dict) and "version" in version:
-            return "vllm"
-    except RemoteUnavailable:
-        raise
-    except RemoteError as err:
-        if err.status in (401, 403):
-            raise
-    try:
-        root.post("extras/tokenize", {"input": "x"})
+    if _answers(lambda: root.get("version"), lambda v: isinstance(v, dict) and "version" in v):
+        return "vllm"
+    if _answers(lambda: root.post("extras/tokenize", {"input": "x"}), lambda _v: True):
         return "llama-cpp-python"
-    except RemoteUnavailable:
-        raise
-    except RemoteError as err:
-        if err.status in (401, 403):
-            raise
     raise RemoteError(
         f"{spec.url}: not a server lossmap knows (vLLM, llama-cpp-python's server);"
         " name the engine with ?engine="
     )
+
+
+def _answers(call: Callable[[], Any], looks_right: Callable[[Any], bool]) -> bool:
+    """Whether ``call`` succeeds with an answer that ``looks_right``; other HTTP errors than
+    401/403 (and an unreachable server) mean no, those propagate."""
+    try:
+        return looks_right(call())
+    except RemoteUnavailable:
+        raise
+    except RemoteError as err:
+        if err.status in (401, 403):
+            raise
+        return False
 
 
 def _served_models(client: HttpClient) -> list[dict]:
