@@ -159,13 +159,9 @@ class DocumentScorer:
     ) -> list[TokenStats | None] | None:
         if self.loaded.remote is not None:
             return self._score_remote(ids, progress, keep_going)
-        prefix = common_prefix(self.ids, ids)
-        self._last_change = prefix
+        prefix, rows, total = self._begin(ids)
         windows = plan_windows(len(ids), self.window, self.min_context)
         self._forget_after(prefix, {w.start for w in windows})
-        rows: list[TokenStats | None] = self.rows[:prefix] + [None] * (len(ids) - prefix)
-        self.ids, self.rows = ids[:prefix], rows[:prefix]
-        total = max(len(ids) - max(prefix, 1), 0)
         run = 0
         partial_at = max(prefix, 1) + local_first
         partial_due = total > 2 * local_first
@@ -211,9 +207,7 @@ class DocumentScorer:
                     partial(rows, done)
             if self.keep_cache and cache is not None:
                 self._caches[w.start] = cache
-        self.ids, self.rows = ids, rows
-        self.last_run = RunStats(len(ids), prefix, run)
-        return rows
+        return self._finish(ids, rows, prefix, run)
 
     def _score_remote(
         self,
@@ -224,11 +218,7 @@ class DocumentScorer:
         """A model server scores each window that holds changed tokens, in one request
         (the server reuses what its own prefix cache holds; no local-first partial result).
         Rows of the common prefix are kept, as locally."""
-        prefix = common_prefix(self.ids, ids)
-        self._last_change = prefix
-        rows: list[TokenStats | None] = self.rows[:prefix] + [None] * (len(ids) - prefix)
-        self.ids, self.rows = ids[:prefix], rows[:prefix]
-        total = max(len(ids) - max(prefix, 1), 0)
+        prefix, rows, total = self._begin(ids)
         run = 0
         for w in plan_windows(len(ids), self.window, self.min_context):
             first = max(w.score_from, prefix, w.start + 1)
@@ -243,6 +233,21 @@ class DocumentScorer:
             self.ids, self.rows = ids[: w.end], rows[: w.end]
             if progress:
                 progress("scoring", w.end - max(prefix, 1), total)
+        return self._finish(ids, rows, prefix, run)
+
+    def _begin(self, ids: list[int]) -> tuple[int, list[TokenStats | None], int]:
+        """Start a pass over ``ids``: the length of the prefix shared with the last text
+        (its rows are kept, the rest are to fill) and how many targets are left to score."""
+        prefix = common_prefix(self.ids, ids)
+        self._last_change = prefix
+        rows: list[TokenStats | None] = self.rows[:prefix] + [None] * (len(ids) - prefix)
+        self.ids, self.rows = ids[:prefix], rows[:prefix]
+        return prefix, rows, max(len(ids) - max(prefix, 1), 0)
+
+    def _finish(
+        self, ids: list[int], rows: list[TokenStats | None], prefix: int, run: int
+    ) -> list[TokenStats | None]:
+        """A pass over ``ids`` is complete: its rows are the scorer's state."""
         self.ids, self.rows = ids, rows
         self.last_run = RunStats(len(ids), prefix, run)
         return rows
