@@ -214,60 +214,68 @@ def summarize(rows) -> None:
     pool = clean_order(rows)
     per_1000 = 1000 * len(pool) / n_clean
     fixed_log = {k: log.get((rows[k][0].id, "fixed"), {}) for k in range(len(rows))}
+    causal = [{ln.line: ln.verdict for ln in f.lines} for *_, f in rows]
     # The uniform sample: the order's prefix up to its first line not judged yet.
-    judged = []
+    judged: list[tuple[float, float | None]] = []  # (causal verdict, combined verdict)
     for k, n in pool:
         if n not in fixed_log[k]:
             break
-        judged.append(fixed_log[k][n])
+        judged.append((causal[k][n], fixed_log[k][n].combined))
     print(
         f"{len(rows)} cases, {n_clean:,} clean lines; {len(pool):,} candidates (causal >="
-        f" {DIAGNOSTIC_THRESHOLD:g} bits: {per_1000:.1f} per 1,000); judged: {len(judged)}"
+        f" {DIAGNOSTIC_THRESHOLD:g} bits: {per_1000:.1f} per 1,000); sample judged so far:"
+        f" {len(judged)}"
     )
-    print("\nClean code, the steady state (every candidate confirmed):")
     print(
-        "| a confirmed line is shown from | share of candidates shown"
-        " | clean lines shown per 1,000 (95 %) |"
+        "\nClean code, the steady state (every candidate confirmed). Two ways to move the"
+        " bar: the judge confirms lines from 10 bits and a confirmed line is shown from T"
+        " (A), or the diagnostic threshold itself is T (B: candidates from T, shown from T)."
     )
+    print("| T | A: clean lines shown per 1,000 (95 %) | B: clean lines shown per 1,000 (95 %) |")
     print("|---|---|---|")
     for t in THRESHOLDS:
-        hits = sum(v.combined is not None and v.combined >= t for v in judged)
-        lo, hi = wilson(hits, len(judged))
-        share = hits / max(len(judged), 1)
-        print(
-            f"| {t:g} bits | {hits}/{len(judged)} = {share:.0%} | {per_1000 * share:.1f}"
-            f" ({per_1000 * lo:.1f}-{per_1000 * hi:.1f}) |"
-        )
-    print("\nReal bugs, the steady state (the judge confirmed every candidate that can matter):")
+        cells = []
+        for need_causal in (DIAGNOSTIC_THRESHOLD, t):
+            hits = sum(c >= need_causal and v is not None and v >= t for c, v in judged)
+            lo, hi = wilson(hits, len(judged))
+            share = hits / max(len(judged), 1)
+            cells.append(
+                f"{per_1000 * share:.1f} ({per_1000 * lo:.1f}-{per_1000 * hi:.1f}),"
+                f" {hits}/{len(judged)} judged"
+            )
+        print(f"| {t:g} | " + " | ".join(cells) + " |")
     candidates = bug_cases(rows)
     done = [k for k in candidates if not buggy_todo(rows, log, k)]
-    print(
-        f"{len(candidates)} of {len(rows)} cases have a fixed line among the buggy file's"
-        f" candidates; the judge finished {len(done)} of them."
-    )
-    print(
-        "| a confirmed line is shown from | bugs published (cases the judge finished, and"
-        " those where it cannot change the answer) |"
-    )
-    print("|---|---|")
     settled = len(rows) - len(candidates) + len(done)
+    print(
+        f"\nReal bugs, the steady state: {len(candidates)} of {len(rows)} cases have a fixed"
+        f" line among the buggy file's candidates (in the others no fixed line can be shown);"
+        f" the judge finished {len(done)} of them. Bugs published, of the {settled} cases"
+        " settled:"
+    )
+    print("| T | A | B |")
+    print("|---|---|---|")
     for t in THRESHOLDS:
-        hits = 0
-        for k in done:
-            case, _span, b, _f = rows[k]
-            verdicts = log[(case.id, "buggy")]
-            shown = sorted(
-                (
-                    (final_verdict(ln.verdict, verdicts[ln.line].combined), ln.line)
-                    for ln in b.lines
-                    if ln.line in verdicts
-                    and verdicts[ln.line].combined is not None
-                    and verdicts[ln.line].combined >= t
-                ),
-                reverse=True,
-            )[:MAX_DIAGNOSTICS]
-            hits += any(n in case.target_lines for _v, n in shown)
-        print(f"| {t:g} bits | {hits}/{settled} = {hits / max(settled, 1):.0%} |")
+        cells = []
+        for need_causal in (DIAGNOSTIC_THRESHOLD, t):
+            hits = 0
+            for k in done:
+                case, _span, b, _f = rows[k]
+                verdicts = log[(case.id, "buggy")]
+                shown = sorted(
+                    (
+                        (final_verdict(ln.verdict, verdicts[ln.line].combined), ln.line)
+                        for ln in b.lines
+                        if ln.line in verdicts
+                        and ln.verdict >= need_causal
+                        and verdicts[ln.line].combined is not None
+                        and verdicts[ln.line].combined >= t
+                    ),
+                    reverse=True,
+                )[:MAX_DIAGNOSTICS]
+                hits += any(n in case.target_lines for _v, n in shown)
+            cells.append(f"{hits}/{settled} = {hits / max(settled, 1):.0%}")
+        print(f"| {t:g} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
