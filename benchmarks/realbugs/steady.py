@@ -1,24 +1,23 @@
-"""The judge's steady state on real files, estimated from a sample of its verdicts.
+"""The judge's steady state on real files: what the editor shows once it has looked.
 
 In the editor (``confirmCandidates``) the judge confirms, in the background, every line whose
 causal verdict reaches the diagnostic threshold; once it has, a line is shown when its
 combined verdict reaches the threshold (``ranking.shown``). Judging every candidate of the
-67 ``--medium`` cases costs hours on 2 CPU cores (some 3,000 lines at about 10 s), so this
-script measures the steady state from what it can afford, and keeps what it measured:
+67 ``--medium`` cases costs hours on 2 CPU cores, so this script takes the cases in a seeded
+random order (a sample of whole files: the judge shares its KV cache between the lines of a
+file, so whole files cost about half as much per line as lines drawn one by one) and, per
+case, does what ``run.py --judge`` does: the live model scores both versions (``run.py``'s
+cache), the judge confirms every candidate of the fixed file and the buggy file's top 20
+candidates plus every candidate in the fixed function (``run.wanted_lines``).
 
-- **clean code**: a seeded random sample of the candidate lines of all fixed files (one pool,
-  shuffled once: any prefix of the order is a uniform sample). False alarms per 1,000 clean
-  lines in the steady state = (candidates per 1,000 lines) x (share of sampled candidates
-  whose combined verdict reaches the threshold), with a 95 % Wilson interval;
-- **real bugs**: the buggy files of the cases where a fixed line is a candidate (in any
-  other case no fixed line can be shown, judge or not): the lines ``run.wanted_lines``
-  gives (the file's top 20 candidates and every candidate in the fixed function), enough to
-  know the file's first 10 diagnostics.
+The judge's verdicts are appended to ``judge_verdicts.jsonl`` (committed: case ids, line
+and token numbers and bits; no code, no expected tokens), so the sample grows across
+sessions and machines; the live model's scores are rebuilt from the mirrors when ``run.py``'s
+git-ignored cache is gone (about 2 minutes per case).
 
-The two kinds of work alternate, so a short run yields both. The judge's verdicts are
-appended to ``judge_verdicts.jsonl`` (committed: case ids, line and token numbers and bits,
-no code), so the measurement accumulates across sessions and machines; the live model's
-scores come from ``run.py``'s cache (rebuild it with ``run.py --medium`` first).
+Reported over the cases finished (both files), against the causal-only figures of the same
+cases, for two ways to set the bar at T bits: A, the judge confirms lines from 10 bits and a
+confirmed line is shown from T; B, the diagnostic threshold itself is T (candidates from T).
 
 Usage::
 
@@ -29,26 +28,32 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import math
+import random
+import statistics
 import time
 from pathlib import Path
 
 import run
-from run import DIAGNOSTIC_THRESHOLD, MAX_DIAGNOSTICS, choose, read_cases, wanted_lines
+from run import (
+    DIAGNOSTIC_THRESHOLD,
+    MAX_DIAGNOSTICS,
+    UNCONFIRMED_EXTRA_BITS,
+    choose,
+    rank_of,
+    read_cases,
+    wanted_lines,
+)
 
-from lossmap.analysis import load_model
+from lossmap.analysis import FileAnalysis, load_model
 from lossmap.analysis.analyze import analyze_scored
-from lossmap.analysis.verdicts.confirm import candidate_lines, confirm
+from lossmap.analysis.verdicts.confirm import confirm
 from lossmap.analysis.verdicts.ranking import final_verdict
 from lossmap.analysis.verdicts.two_sided import TwoSidedLine, TwoSidedToken
 
 LOG = run.HERE / "judge_verdicts.jsonl"
-#: Seed of the clean-candidate sample's order.
+#: Seed of the case order.
 SEED = 18
-#: Fixed-file lines judged between two buggy files.
-CLEAN_BATCH = 16
 #: Thresholds of the summary (bits).
 THRESHOLDS = (10, 12, 14, 16)
 
@@ -79,6 +84,7 @@ def _round(x: float | None) -> float | None:
 
 
 def verdict_of(r: dict) -> TwoSidedLine:
+    """A logged record back as the judge's verdict (no expected tokens, no suggestion)."""
     tokens = {i: TwoSidedToken(s, m, None, c) for i, s, m, c in r["tokens"]}
     return TwoSidedLine(
         r["line"], tokens, r["two_sided"], r["combined"], r["worst_token"], None, r["line_level"]
@@ -102,196 +108,188 @@ def append_log(records: list[dict], path: Path = LOG) -> None:
 
 
 # -- the work ----------------------------------------------------------------------------
-class Rows:
-    """(case, function span, buggy analysis, fixed analysis) of every case ``run.py`` has
-    scored so far, re-read on ``refresh`` (``run.py`` may be scoring more meanwhile)."""
-
-    def __init__(self, chosen) -> None:
-        self.chosen = chosen
-        self._done: dict[str, tuple] = {}
-
-    def refresh(self) -> list[tuple]:
-        for case, span in self.chosen:
-            if case.id in self._done:
-                continue
-            buggy, fixed = run.load_cached(case, "buggy"), run.load_cached(case, "fixed")
-            if buggy is not None and fixed is not None:
-                b, f = analyze_scored(buggy, case.path), analyze_scored(fixed, case.path)
-                self._done[case.id] = (case, span, b, f)
-        return [self._done[c.id] for c, _ in self.chosen if c.id in self._done]
+def case_order() -> list[tuple[run.RealBug, tuple[int, int] | None]]:
+    """The 67 ``--medium`` cases in the sample's (seeded) order."""
+    chosen = choose(read_cases(), False, None, medium=True)
+    random.Random(SEED).shuffle(chosen)
+    return chosen
 
 
-def sample_key(case_id: str, line: int) -> str:
-    """A clean candidate's place in the sample's order: a hash, so that the order of any set
-    of cases is the same as in the whole pool (cases scored later slot in)."""
-    return hashlib.sha256(f"{SEED}:{case_id}:{line}".encode()).hexdigest()
+def analyses(case) -> tuple[FileAnalysis, FileAnalysis] | None:
+    """Both versions' analyses from ``run.py``'s cache; None when not scored."""
+    buggy, fixed = run.load_cached(case, "buggy"), run.load_cached(case, "fixed")
+    if buggy is None or fixed is None:
+        return None
+    return analyze_scored(buggy, case.path), analyze_scored(fixed, case.path)
 
 
-def clean_order(rows) -> list[tuple[int, int]]:
-    """Every candidate line of the fixed files as (row index, line), in the sample's order."""
-    pool = [
-        (k, n) for k, (*_, f) in enumerate(rows) for n in candidate_lines(f, DIAGNOSTIC_THRESHOLD)
-    ]
-    return sorted(pool, key=lambda kn: sample_key(rows[kn[0]][0].id, kn[1]))
+def todo(log, case, span, version: str, analysis: FileAnalysis) -> list[int]:
+    """The lines of one version the judge has yet to confirm."""
+    done = log.get((case.id, version), {})
+    return [n for n in wanted_lines(version, analysis, span) if n not in done]
 
 
-def bug_cases(rows) -> list[int]:
-    """Rows whose buggy file has a fixed line among its candidates."""
-    out = []
-    for k, (case, _span, b, _f) in enumerate(rows):
-        if set(case.target_lines) & set(candidate_lines(b, DIAGNOSTIC_THRESHOLD)):
-            out.append(k)
-    return out
-
-
-def buggy_todo(rows, log, k: int) -> list[int]:
-    """The lines of row ``k``'s buggy file the judge has yet to confirm."""
-    case, span, b, _f = rows[k]
-    done = log.get((case.id, "buggy"), {})
-    return [n for n in wanted_lines("buggy", b, span) if n not in done]
-
-
-def next_work(rows, log, clean_turn: bool) -> tuple[int, str, list[int]] | None:
-    """(row, version, lines) to judge next: a buggy file or the next lines of the clean
-    sample (the first not yet judged), alternately as ``clean_turn`` says; None: all done."""
-    buggy = next(
-        ((k, "buggy", t) for k in bug_cases(rows) if (t := buggy_todo(rows, log, k))), None
-    )
-    if buggy is not None and not clean_turn:
-        return buggy
-    batch = [
-        (k, n) for k, n in clean_order(rows) if n not in log.get((rows[k][0].id, "fixed"), {})
-    ][:CLEAN_BATCH]
-    if not batch:
-        return buggy
-    k = batch[0][0]  # one file per step: the first one's lines of the batch
-    return k, "fixed", sorted(n for j, n in batch if j == k)
-
-
-def judge_all(rows_source: Rows, judge, live, runtime: str, minutes: float | None) -> None:
+def judge_cases(judge, live, runtime: str, minutes: float | None) -> None:
+    """Score and judge the cases in order until all are done or ``minutes`` have passed."""
     log = read_log()
     t0 = time.perf_counter()
-    judged, clean_turn = 0, False
-    while minutes is None or time.perf_counter() - t0 < 60 * minutes:
-        rows = rows_source.refresh()
-        step = next_work(rows, log, clean_turn)
-        if step is None:
-            break
-        clean_turn = not clean_turn
-        k, version, lines = step
-        case, _span, b, f = rows[k]
-        analysis = b if version == "buggy" else f
-        for start in range(0, len(lines), 8):  # appended every 8 lines: a kill loses little
-            t1 = time.perf_counter()
-            found = confirm(judge, live, analysis, lines[start : start + 8], suggest=False)
-            records = [
-                record(case.id, version, judge.name, runtime, v) for v in found.lines.values()
-            ]
-            append_log(records)
-            log.setdefault((case.id, version), {}).update(found.lines)
-            judged += len(found.lines)
-            print(
-                f"{case.id} {version}: {len(found.lines)} lines in"
-                f" {time.perf_counter() - t1:.0f} s ({judged} this run)",
-                flush=True,
-            )
+    for k, (case, span) in enumerate(case_order(), 1):
+        if minutes is not None and time.perf_counter() - t0 > 60 * minutes:
+            print(f"stopped after {minutes:g} minutes: run again to go on")
+            return
+        _b, _f, seconds = run.score_case(live, case)
+        if seconds:
+            print(f"[{k}] {case.id}: scored in {seconds:.0f} s", flush=True)
+        b, f = analyses(case)
+        for version, analysis in (("fixed", f), ("buggy", b)):
+            lines = todo(log, case, span, version, analysis)
+            for start in range(0, len(lines), 8):  # logged every 8 lines: a kill loses little
+                t1 = time.perf_counter()
+                found = confirm(judge, live, analysis, lines[start : start + 8], suggest=False)
+                append_log(
+                    [record(case.id, version, judge.name, runtime, v) for v in found.lines.values()]
+                )
+                log.setdefault((case.id, version), {}).update(found.lines)
+                print(
+                    f"[{k}] {case.id} {version}: {len(found.lines)} lines in"
+                    f" {time.perf_counter() - t1:.0f} s",
+                    flush=True,
+                )
 
 
 # -- the summary -------------------------------------------------------------------------
-def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson interval of a proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+def finished(log) -> list[tuple]:
+    """(case, span, buggy analysis, fixed analysis) of every case the judge finished, in the
+    sample's order (its causal scores must be in ``run.py``'s cache)."""
+    rows = []
+    for case, span in case_order():
+        if (case.id, "fixed") not in log:
+            continue
+        pair = analyses(case)
+        if pair is None:
+            print(f"{case.id}: judged, but the live model's scores are not cached: left out")
+            continue
+        b, f = pair
+        if not todo(log, case, span, "fixed", f) and not todo(log, case, span, "buggy", b):
+            rows.append((case, span, b, f))
+    return rows
 
 
-def summarize(rows) -> None:
+def shown_lines(analysis: FileAnalysis, verdicts, t: float, need_causal: float) -> list[int]:
+    """The file's diagnostics in the steady state: confirmed lines whose causal verdict
+    reaches ``need_causal`` (they were candidates) and combined verdict ``t``, most
+    surprising first, at most ``MAX_DIAGNOSTICS``."""
+    found = [
+        (final_verdict(ln.verdict, verdicts[ln.line].combined), ln.line)
+        for ln in analysis.lines
+        if ln.line in verdicts
+        and ln.verdict is not None
+        and ln.verdict >= need_causal
+        and verdicts[ln.line].combined is not None
+        and verdicts[ln.line].combined >= t
+    ]
+    return [n for _v, n in sorted(found, reverse=True)[:MAX_DIAGNOSTICS]]
+
+
+def causal_shown(analysis: FileAnalysis, t: float) -> list[int]:
+    """The file's diagnostics before the judge has looked (causal verdict >= t + 8 bits)."""
+    found = [
+        (ln.verdict, ln.line)
+        for ln in analysis.lines
+        if ln.verdict is not None and ln.verdict >= t + UNCONFIRMED_EXTRA_BITS
+    ]
+    return [n for _v, n in sorted(found, reverse=True)[:MAX_DIAGNOSTICS]]
+
+
+def n_lines(analysis: FileAnalysis) -> int:
+    return analysis.scored.text.count("\n") + 1
+
+
+def per_1000(counts: list[tuple[int, int]]) -> str:
+    """Lines shown per 1,000 over (shown, lines) per file, with a 95 % interval from a
+    bootstrap over the files (the sample is of whole files)."""
+    total = 1000 * sum(s for s, _ in counts) / sum(n for _, n in counts)
+    rng = random.Random(0)
+    boot = []
+    for _ in range(2000):
+        pick = [rng.choice(counts) for _ in counts]
+        boot.append(1000 * sum(s for s, _ in pick) / sum(n for _, n in pick))
+    boot.sort()
+    return f"{total:.1f} ({boot[49]:.1f}-{boot[1949]:.1f})"
+
+
+def summarize() -> None:
     log = read_log()
-    n_clean = sum(f.scored.text.count("\n") + 1 for *_, f in rows)
-    pool = clean_order(rows)
-    per_1000 = 1000 * len(pool) / n_clean
-    fixed_log = {k: log.get((rows[k][0].id, "fixed"), {}) for k in range(len(rows))}
-    causal = [{ln.line: ln.verdict for ln in f.lines} for *_, f in rows]
-    # The uniform sample: the order's prefix up to its first line not judged yet.
-    judged: list[tuple[float, float | None]] = []  # (causal verdict, combined verdict)
-    for k, n in pool:
-        if n not in fixed_log[k]:
-            break
-        judged.append((causal[k][n], fixed_log[k][n].combined))
+    rows = finished(log)
+    if not rows:
+        print("no case finished yet: run without --summary first")
+        return
+    lines_total = sum(n_lines(f) for *_, f in rows)
+    judged = sum(len(log[(c.id, v)]) for c, *_ in rows for v in ("fixed", "buggy"))
     print(
-        f"{len(rows)} cases, {n_clean:,} clean lines; {len(pool):,} candidates (causal >="
-        f" {DIAGNOSTIC_THRESHOLD:g} bits: {per_1000:.1f} per 1,000); sample judged so far:"
-        f" {len(judged)}"
+        f"{len(rows)} of 67 cases finished ({', '.join(c.id.split(':')[0] for c, *_ in rows)});"
+        f" {lines_total:,} clean lines; {judged:,} lines judged"
     )
     print(
-        "\nClean code, the steady state (every candidate confirmed). Two ways to move the"
-        " bar: the judge confirms lines from 10 bits and a confirmed line is shown from T"
-        " (A), or the diagnostic threshold itself is T (B: candidates from T, shown from T)."
+        "\nClean lines shown per 1,000 (95 % bootstrap interval over files) and real bugs"
+        " published (a fixed line among the file's first 10 diagnostics), as T moves."
+        " A: candidates from 10 bits, a confirmed line shown from T; B: the threshold is T."
+        " Before the judge: causal verdict >= T + 8 (the shipped rule while it has not looked)."
     )
-    print("| T | A: clean lines shown per 1,000 (95 %) | B: clean lines shown per 1,000 (95 %) |")
-    print("|---|---|---|")
+    print(
+        "| T | A: clean per 1,000 | A: bugs published | B: clean per 1,000 | B: bugs published"
+        " | before the judge: clean per 1,000 | bugs published |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for t in THRESHOLDS:
         cells = []
         for need_causal in (DIAGNOSTIC_THRESHOLD, t):
-            hits = sum(c >= need_causal and v is not None and v >= t for c, v in judged)
-            lo, hi = wilson(hits, len(judged))
-            share = hits / max(len(judged), 1)
-            cells.append(
-                f"{per_1000 * share:.1f} ({per_1000 * lo:.1f}-{per_1000 * hi:.1f}),"
-                f" {hits}/{len(judged)} judged"
-            )
+            clean, bugs = [], 0
+            for case, _span, b, f in rows:
+                fixed_log, buggy_log = log[(case.id, "fixed")], log.get((case.id, "buggy"), {})
+                clean.append((len(shown_lines(f, fixed_log, t, need_causal)), n_lines(f)))
+                bugs += bool(
+                    set(shown_lines(b, buggy_log, t, need_causal)) & set(case.target_lines)
+                )
+            cells += [per_1000(clean), f"{bugs}/{len(rows)}"]
+        clean = [(len(causal_shown(f, t)), n_lines(f)) for *_, f in rows]
+        bugs = sum(bool(set(causal_shown(b, t)) & set(c.target_lines)) for c, _s, b, _f in rows)
+        cells += [per_1000(clean), f"{bugs}/{len(rows)}"]
         print(f"| {t:g} | " + " | ".join(cells) + " |")
-    candidates = bug_cases(rows)
-    done = [k for k in candidates if not buggy_todo(rows, log, k)]
-    settled = len(rows) - len(candidates) + len(done)
-    print(
-        f"\nReal bugs, the steady state: {len(candidates)} of {len(rows)} cases have a fixed"
-        f" line among the buggy file's candidates (in the others no fixed line can be shown);"
-        f" the judge finished {len(done)} of them. Bugs published, of the {settled} cases"
-        " settled:"
-    )
-    print("| T | A | B |")
-    print("|---|---|---|")
-    for t in THRESHOLDS:
-        cells = []
-        for need_causal in (DIAGNOSTIC_THRESHOLD, t):
-            hits = 0
-            for k in done:
-                case, _span, b, _f = rows[k]
-                verdicts = log[(case.id, "buggy")]
-                shown = sorted(
-                    (
-                        (final_verdict(ln.verdict, verdicts[ln.line].combined), ln.line)
-                        for ln in b.lines
-                        if ln.line in verdicts
-                        and ln.verdict >= need_causal
-                        and verdicts[ln.line].combined is not None
-                        and verdicts[ln.line].combined >= t
-                    ),
-                    reverse=True,
-                )[:MAX_DIAGNOSTICS]
-                hits += any(n in case.target_lines for _v, n in shown)
-            cells.append(f"{hits}/{settled} = {hits / max(settled, 1):.0%}")
-        print(f"| {t:g} | " + " | ".join(cells) + " |")
+    print("\nWithin the function the fix changed (steady state: candidates carry their combined")
+    print("verdict, other lines their causal one), against the causal ranking:")
+    for name, judged_rank in (("causal", False), ("judged", True)):
+        ranks = []
+        for case, span, b, _f in rows:
+            verdicts = log.get((case.id, "buggy"), {}) if judged_rank else {}
+            scores = {
+                ln.line: final_verdict(
+                    ln.verdict, verdicts[ln.line].combined if ln.line in verdicts else None
+                )
+                for ln in b.lines
+                if ln.verdict is not None
+            }
+            ranks.append(rank_of(scores, set(case.target_lines), set(range(span[0], span[1] + 1))))
+        found = [r for r in ranks if r is not None]
+        top1 = sum(r == 1 for r in found) / len(ranks)
+        top3 = sum(r <= 3 for r in found) / len(ranks)
+        mrr = statistics.fmean([1 / r if r else 0.0 for r in ranks])
+        print(f"- {name}: top-1 {top1:.0%}, top-3 {top3:.0%}, MRR {mrr:.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--summary", action="store_true", help="report from the log, no judge")
-    ap.add_argument("--minutes", type=float, help="stop starting work after this long")
+    ap.add_argument("--summary", action="store_true", help="report from the log, no model")
+    ap.add_argument("--minutes", type=float, help="start no new case after this long")
     ap.add_argument("--judge", default="default-large")
     ap.add_argument("--model", default="default")
     ap.add_argument("--runtime", default="float32", help="as run.py's (its cache holds one)")
     args = ap.parse_args()
-    rows = Rows(choose(read_cases(), False, None, medium=True))
     if not args.summary:
         live = load_model(args.model, device="cpu", runtime=args.runtime)
         judge = load_model(args.judge, device="cpu", runtime=args.runtime, tokenizer_like=live)
-        judge_all(rows, judge, live, args.runtime, args.minutes)
-    summarize(rows.refresh())
+        judge_cases(judge, live, args.runtime, args.minutes)
+    summarize()
 
 
 if __name__ == "__main__":
