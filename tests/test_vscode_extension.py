@@ -125,6 +125,9 @@ def test_extension_settings_mirror_the_server_configuration():
         "lossmap.heatMap.enabled",
         "lossmap.trace.server",
     }
+    # The Settings editor sorts by "order": one place per setting, in the file's order.
+    orders = [props[k]["order"] for k in props]
+    assert orders == sorted(set(orders)), orders
 
 
 def test_extension_contributes_the_server_semantic_token_legend():
