@@ -15,7 +15,7 @@ import difflib
 from cases import buggy_text, fixed_text
 from run import choose, read_cases
 
-from lossmap.analysis.syntax.align import _walk, parse
+from lossmap.analysis.syntax.align import PROSE, align, parse
 
 
 def changed_chars(buggy: str, fixed: str) -> list[int]:
@@ -47,28 +47,20 @@ def main() -> None:
             continue
         buggy = buggy_text(case)
         changed = changed_chars(buggy, fixed_text(case))
-        parsed = parse(buggy, "python")
-        info, _leaves = _walk(parsed.root)
-        byte_at = []
-        count = 0
-        for ch in buggy:
-            byte_at.append(count)
-            count += len(ch.encode())
-        prose = 0
-        for c in changed:
-            at = byte_at[c] if c < len(byte_at) else count
-            node = parsed.root.descendant_for_byte_range(at, at + 1)
-            prose += info[(node.id, node.start_byte)].prose
+        # Each changed character as a one-character span: align's own prose rule decides.
+        spans = sorted({(c, c + 1) for c in changed if c < len(buggy)})
+        syntax = align(buggy, spans, parse(buggy, "python"))
+        prose = sum(s.kind == PROSE for s in syntax)
         kind = (
             "none in prose"
             if not prose
             else "all in prose"
-            if prose == len(changed)
+            if prose == len(spans)
             else "partly in prose"
         )
         tally[kind] += 1
         if prose:
-            print(f"{case.id}: {prose} of {len(changed)} changed characters in prose")
+            print(f"{case.id}: {prose} of {len(spans)} changed characters in prose")
     print(tally)
 
 
