@@ -87,13 +87,20 @@ def read_records(path: Path = OUT) -> list[dict]:
     return [json.loads(t) for t in path.read_text().splitlines() if t]
 
 
-def shown(r: dict, t: float, judged: bool) -> list[int]:
-    """The file's diagnostics: with the judge, candidates whose combined verdict reaches
-    ``t``; before it, lines whose causal verdict reaches ``t`` + 8; most surprising first."""
-    if judged:
-        found = [(v, int(n)) for n, v in r["combined"].items() if v is not None and v >= t]
-    else:
+def shown(r: dict, t: float, view: str) -> list[int]:
+    """The file's diagnostics, most surprising first. ``view``: "A", the judge confirmed the
+    candidates from 10 bits and a confirmed line is shown from ``t``; "B", the diagnostic
+    threshold itself is ``t`` (candidates from ``t``); "causal", before the judge has looked
+    (causal verdict >= ``t`` + 8)."""
+    if view == "causal":
         found = [(v, int(n)) for n, v in r["causal"].items() if v >= t + UNCONFIRMED_EXTRA_BITS]
+    else:
+        need = DIAGNOSTIC_THRESHOLD if view == "A" else t
+        found = [
+            (v, int(n))
+            for n, v in r["combined"].items()
+            if v is not None and v >= t and r["causal"][n] >= need
+        ]
     return [n for _v, n in sorted(found, reverse=True)[:MAX_DIAGNOSTICS]]
 
 
@@ -104,22 +111,28 @@ def summarize(records: list[dict]) -> None:
     judged = sum(len(r["combined"]) for r in records)
     lines = sum(r["lines"] for r in records)
     candidates = sum(str(r["line"]) in r["causal"] for r in records)
+    per_line = sum(r["judge_s"] for r in records) / judged
     print(
         f"{len(records)} planted bugs in {len({r['module'] for r in records})} modules"
-        f" ({lines:,} lines, {judged:,} lines judged; judge {sum(r['judge_s'] for r in records) / judged:.1f} s"
+        f" ({lines:,} lines, {judged:,} lines judged; judge {per_line:.1f} s"
         f" per line); the bug line a candidate (causal >= 10 bits) in {candidates}"
     )
     print(
-        "\n| T | with the judge: bugs published | other lines shown per 1,000 |"
-        " before the judge: bugs published | other lines shown per 1,000 |"
+        "\nA: candidates from 10 bits, a confirmed line shown from T; B: the threshold is T;"
+        " before the judge: causal verdict >= T + 8. Bugs published (among the file's first 10"
+        " diagnostics), and the module's other lines shown per 1,000."
     )
-    print("|---|---|---|---|---|")
+    print(
+        "| T | A: bugs published | A: other lines per 1,000 | B: bugs published"
+        " | B: other lines per 1,000 | before the judge: bugs published | other lines per 1,000 |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for t in THRESHOLDS:
         cells = []
-        for judged_view in (True, False):
+        for view in ("A", "B", "causal"):
             bugs, other, total = 0, 0, 0
             for r in records:
-                lines_shown = shown(r, t, judged_view)
+                lines_shown = shown(r, t, view)
                 lo, hi = r["function"]
                 bugs += r["line"] in lines_shown
                 other += sum(not lo <= n <= hi for n in lines_shown)
