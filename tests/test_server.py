@@ -30,9 +30,9 @@ pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
 # Two lines confirmed two-sided per re-score, and no background round over every candidate,
 # keep the judge's work small in tests. These tests are about the server's mechanics: causal
-# diagnostics from 10 bits (no extra bits before the judge confirms a line) make the planted
-# bug (11 bits) a diagnostic at once; the default rule is tested in test_server_features and
-# end to end in test_nvim.
+# diagnostics from 10 bits (no extra bits before or after the judge confirms a line) make the
+# planted bug (11 bits) a diagnostic at once and keep it once the 0.5B judge has confirmed it;
+# the default rule is tested in test_server_features and end to end in test_nvim.
 OPTIONS = {
     "model": "default",
     "judge": "same",
@@ -41,6 +41,7 @@ OPTIONS = {
     "confirmLines": 2,
     "confirmCandidates": False,
     "unconfirmedExtraBits": 0,
+    "confirmedExtraBits": 0,
 }
 EXAMPLE = (REPO / "examples" / "planted_bug.py").read_text()
 BUG_LINE = 15  # 0-based: `    return item` where `return best` was meant

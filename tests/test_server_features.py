@@ -97,6 +97,11 @@ def test_settings_are_validated_and_bad_values_kept_out():
     assert extra.unconfirmed_extra_bits == 0.0 and not problems
     kept, problems = merge_config(extra, {"unconfirmedExtraBits": -2})
     assert kept.unconfirmed_extra_bits == 0.0 and any("unconfirmedExtraBits" in p for p in problems)
+    assert ServerConfig().confirmed_extra_bits == 4.0
+    bar, problems = merge_config(ServerConfig(), {"confirmedExtraBits": 0})
+    assert bar.confirmed_extra_bits == 0.0 and not problems
+    kept, problems = merge_config(bar, {"confirmedExtraBits": "high"})
+    assert kept.confirmed_extra_bits == 0.0 and any("confirmedExtraBits" in p for p in problems)
     runtime, problems = merge_config(ServerConfig(), {"runtime": " Float32 "})
     assert runtime.runtime == "float32" and not problems
     kept, problems = merge_config(runtime, {"runtime": "int4"})
@@ -132,9 +137,12 @@ def test_shown_asks_the_judge_for_the_threshold_and_the_causal_view_for_more():
     assert not shown(causal=17.9, combined=None, threshold=10.0, extra=8.0)
     assert shown(causal=12.0, combined=10.0, threshold=10.0, extra=8.0)  # the judge agreed
     assert not shown(causal=30.0, combined=9.0, threshold=10.0, extra=8.0)  # it cleared it
+    # Once confirmed, a line needs the confirmed extra bits above the threshold.
+    assert not shown(causal=12.0, combined=13.9, threshold=10.0, extra=8.0, confirmed_extra=4.0)
+    assert shown(causal=12.0, combined=14.0, threshold=10.0, extra=8.0, confirmed_extra=4.0)
 
 
-def test_a_line_the_judge_confirmed_needs_only_the_threshold_and_one_it_cleared_is_hidden(tiny):
+def test_a_line_the_judge_confirmed_needs_the_confirmed_bar_and_one_it_cleared_is_hidden(tiny):
     from lossmap.analysis.verdicts.two_sided import TwoSidedLine
 
     text = "def mean(values):\n    total = sum(values)\n    return total / len(values)\n" * 3
@@ -149,7 +157,11 @@ def test_a_line_the_judge_confirmed_needs_only_the_threshold_and_one_it_cleared_
         key=lambda p: p[1],
     )
     cfg = replace(
-        ServerConfig(), diagnostic_threshold=m - 1, unconfirmed_extra_bits=5.0, max_diagnostics=999
+        ServerConfig(),
+        diagnostic_threshold=m - 1,
+        unconfirmed_extra_bits=5.0,
+        confirmed_extra_bits=0.0,
+        max_diagnostics=999,
     )
     line = analysis.line_of_token[worst]
 
@@ -161,6 +173,11 @@ def test_a_line_the_judge_confirmed_needs_only_the_threshold_and_one_it_cleared_
     analysis.two_sided[line] = TwoSidedLine(line, {}, m + 3, m, worst, None, line_level=True)
     (diag,) = published()
     assert diag.data["twoSided"] and "line confirmed two-sided" in diag.message
+    # The confirmed bar: the combined verdict (m) must reach the threshold (m - 1) plus it.
+    cfg = replace(cfg, confirmed_extra_bits=1.5)
+    assert published() == []
+    cfg = replace(cfg, confirmed_extra_bits=0.5)
+    assert len(published()) == 1
     # The judge cleared it: hidden, whatever the causal margin.
     analysis.two_sided[line] = TwoSidedLine(line, {}, m - 2, m - 2, worst, None, line_level=True)
     assert published() == []

@@ -13,6 +13,7 @@ from ..analysis.models.runtime import RUNTIMES, runtime_name
 from ..analysis.scoring.scorer_pool import DEFAULT_CACHE_BUDGET_MB
 from ..analysis.verdicts.levels import (
     DEFAULT_DISPLAY_THRESHOLD,
+    CONFIRMED_EXTRA_BITS,
     DIAGNOSTIC_THRESHOLD,
     UNCONFIRMED_EXTRA_BITS,
 )
@@ -40,10 +41,14 @@ class ServerConfig:
     runtime: str = "auto"
     #: Tokens at or above this surprise (bits) get a semantic token / heat-map colour.
     display_threshold: float = DEFAULT_DISPLAY_THRESHOLD
-    #: Code tokens whose margin (bits) reaches this become "model is confused here".
+    #: Code tokens whose margin (bits) reaches this become "model is confused here" (plus
+    #: the extra bits below), and lines whose causal verdict reaches it are the judge's
+    #: candidates.
     diagnostic_threshold: float = DIAGNOSTIC_THRESHOLD
     #: Bits more a token's causal margin needs while the judge has not confirmed its line.
     unconfirmed_extra_bits: float = UNCONFIRMED_EXTRA_BITS
+    #: Bits more a token's combined margin needs once the judge confirmed its line.
+    confirmed_extra_bits: float = CONFIRMED_EXTRA_BITS
     max_diagnostics: int = 10
     diagnostic_severity: str = "information"
     #: Half-typed code is always surprising; by default it produces no diagnostics.
@@ -76,6 +81,7 @@ _CAMEL = {
     "displayThreshold": "display_threshold",
     "diagnosticThreshold": "diagnostic_threshold",
     "unconfirmedExtraBits": "unconfirmed_extra_bits",
+    "confirmedExtraBits": "confirmed_extra_bits",
     "maxDiagnostics": "max_diagnostics",
     "diagnosticSeverity": "diagnostic_severity",
     "diagnosticsInErrorRegions": "diagnostics_in_error_regions",
@@ -101,7 +107,12 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")
         return value.strip()
-    if name in ("display_threshold", "diagnostic_threshold", "unconfirmed_extra_bits"):
+    if name in (
+        "display_threshold",
+        "diagnostic_threshold",
+        "unconfirmed_extra_bits",
+        "confirmed_extra_bits",
+    ):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError("must be a number of bits >= 0")
         return float(value)

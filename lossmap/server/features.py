@@ -145,14 +145,15 @@ def diagnostics(
     left out.
 
     On lines confirmed two-sided a token counts with the smaller of its causal and two-sided
-    margins (it must look wrong from the code before it *and* from the code around it);
-    elsewhere with its causal margin, which must reach ``unconfirmed_extra_bits`` more (the
-    line ranking's rule), and the message says so.
+    margins (it must look wrong from the code before it *and* from the code around it), which
+    must reach ``confirmed_extra_bits`` more than the threshold; elsewhere with its causal
+    margin, which must reach ``unconfirmed_extra_bits`` more (the line ranking's rule), and
+    the message says so.
     """
     line_of = analysis.line_of_token
     hits: list[tuple[int, float]] = []
     threshold = config.diagnostic_threshold
-    extra = config.unconfirmed_extra_bits
+    extra, confirmed_extra = config.unconfirmed_extra_bits, config.confirmed_extra_bits
     for tok, syn in zip(analysis.tokens, analysis.syntax, strict=True):
         causal = counted_margin(tok.code_margin, syn, tok.index)
         if causal is None:
@@ -167,7 +168,7 @@ def diagnostics(
         else:
             judged = None  # the judge gave neither this token nor its line a number
         score = causal if judged is None else judged
-        if not shown(causal, judged, threshold, extra):
+        if not shown(causal, judged, threshold, extra, confirmed_extra):
             continue
         if syn.in_error and not config.diagnostics_in_error_regions:
             continue

@@ -14,6 +14,7 @@ export const SERVER_KEYS = [
   'displayThreshold',
   'diagnosticThreshold',
   'unconfirmedExtraBits',
+  'confirmedExtraBits',
   'maxDiagnostics',
   'diagnosticSeverity',
   'diagnosticsInErrorRegions',

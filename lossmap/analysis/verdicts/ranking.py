@@ -8,9 +8,10 @@ the judge cleared (the code after it explains it) sinks to where its combined ve
 it, below every line still waiting for the judge with a higher causal verdict.
 
 What is shown (the editor's diagnostics, ``diff``'s lines) is the ranking filtered by
-:func:`shown`: a confirmed line when its combined verdict reaches the threshold, a line the
-judge has not confirmed only when its causal verdict reaches ``UNCONFIRMED_EXTRA_BITS`` more
-(the causal view alone is wrong far more often: 45 clean lines per 1,000 reach 10 bits).
+:func:`shown`: a confirmed line when its combined verdict reaches the threshold plus
+``confirmed_extra`` (the editor: ``CONFIRMED_EXTRA_BITS``; ``diff``: none), a line the judge
+has not confirmed only when its causal verdict reaches ``UNCONFIRMED_EXTRA_BITS`` more (the
+causal view alone is wrong far more often: 45 clean lines per 1,000 reach 10 bits).
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ def shown(
     combined: float | None,
     threshold: float,
     extra: float = UNCONFIRMED_EXTRA_BITS,
+    confirmed_extra: float = 0.0,
 ) -> bool:
     """Whether a line is shown (a diagnostic, a line of ``diff``): the judge's combined
-    verdict reaches ``threshold``, or, while the judge has not confirmed the line, its causal
-    verdict reaches ``threshold + extra``."""
-    return combined >= threshold if combined is not None else causal >= threshold + extra
+    verdict reaches ``threshold + confirmed_extra``, or, while the judge has not confirmed the
+    line, its causal verdict reaches ``threshold + extra``."""
+    if combined is not None:
+        return combined >= threshold + confirmed_extra
+    return causal >= threshold + extra
 
 
 def cleared(causal: float, combined: float | None, threshold: float) -> bool:

@@ -27,6 +27,7 @@ const SECTION = {
   displayThreshold: 10,
   diagnosticThreshold: 10,
   unconfirmedExtraBits: 8,
+  confirmedExtraBits: 4,
   maxDiagnostics: 10,
   diagnosticSeverity: 'warning',
   diagnosticsInErrorRegions: false,
