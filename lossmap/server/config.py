@@ -12,8 +12,8 @@ from typing import Any
 from ..analysis.models.runtime import RUNTIMES, runtime_name
 from ..analysis.scoring.scorer_pool import DEFAULT_CACHE_BUDGET_MB
 from ..analysis.verdicts.levels import (
-    DEFAULT_DISPLAY_THRESHOLD,
     CONFIRMED_EXTRA_BITS,
+    DEFAULT_DISPLAY_THRESHOLD,
     DIAGNOSTIC_THRESHOLD,
     UNCONFIRMED_EXTRA_BITS,
 )
