@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 
@@ -67,6 +68,17 @@ def _int_in(low: int, high: int | None = None):
         return value
 
     return parse
+
+
+def _bits(text: str) -> float:
+    """An argparse type for thresholds: a finite number of bits >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of bits >= 0, got {text}")
+    return value
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -146,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--lang", default=None, metavar="L", help="language id (default: from ext)")
     scan.add_argument(
         "--threshold",
-        type=float,
+        type=_bits,
         default=DEFAULT_THRESHOLD,
         metavar="BITS",
         help=f"colour tokens at or above this surprise (default {DEFAULT_THRESHOLD:g} bits)",
@@ -188,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument(
         "--threshold",
-        type=float,
+        type=_bits,
         default=DEFAULT_REVIEW_THRESHOLD,
         metavar="BITS",
         help=f"list lines with at least this margin (default {DEFAULT_REVIEW_THRESHOLD:g} bits;"

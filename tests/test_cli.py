@@ -111,6 +111,16 @@ def test_bad_input_gets_one_line_error_and_others_still_scanned(
     assert doc["errors"][0]["path"] == str(bad)
 
 
+@pytest.mark.parametrize("command", ["scan", "diff"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "high"])
+def test_a_threshold_must_be_a_finite_number_of_bits(capsys, py_file, command, value):
+    argv = [command, str(py_file)] if command == "scan" else [command]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, f"--threshold={value}"])
+    assert exit_.value.code == 2
+    assert "--threshold" in capsys.readouterr().err
+
+
 def test_unknown_model_spec(capsys, py_file):
     code, _, err = run(capsys, "scan", str(py_file), "--model", "no-such-model")
     assert code == EXIT_MODEL

@@ -102,6 +102,10 @@ def test_settings_are_validated_and_bad_values_kept_out():
     assert bar.confirmed_extra_bits == 0.0 and not problems
     kept, problems = merge_config(bar, {"confirmedExtraBits": "high"})
     assert kept.confirmed_extra_bits == 0.0 and any("confirmedExtraBits" in p for p in problems)
+    for odd in (float("nan"), float("inf")):  # JSON parsers accept NaN and 1e999
+        kept, problems = merge_config(bar, {"diagnosticThreshold": odd})
+        assert kept.diagnostic_threshold == bar.diagnostic_threshold
+        assert any("diagnosticThreshold" in p and "finite" in p for p in problems)
     runtime, problems = merge_config(ServerConfig(), {"runtime": " Float32 "})
     assert runtime.runtime == "float32" and not problems
     kept, problems = merge_config(runtime, {"runtime": "int4"})

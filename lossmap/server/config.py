@@ -6,6 +6,7 @@ and the previous value is kept.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -113,8 +114,13 @@ def _check(name: str, value: Any) -> Any:
         "unconfirmed_extra_bits",
         "confirmed_extra_bits",
     ):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError("must be a number of bits >= 0")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ValueError("must be a finite number of bits >= 0")
         return float(value)
     if name in (
         "max_diagnostics",
