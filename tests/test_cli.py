@@ -63,6 +63,14 @@ def test_scan_terminal_output_lists_top_lines(capsys, py_file, tiny_model_dir):
     assert "most surprising lines" in out and "return 3.14" in out
 
 
+def test_scan_says_why_a_short_file_has_no_lines_to_rank(capsys, tmp_path, tiny_model_dir):
+    path = tmp_path / "short.py"
+    path.write_text("x = 1\n", encoding="utf-8")
+    code, out, _ = run(capsys, "scan", str(path), "--model", str(tiny_model_dir))
+    assert code == 0
+    assert "the first 16 tokens of a file are not ranked" in " ".join(out.split())
+
+
 def test_scan_shows_a_lone_cr_file_line_by_line(capsys, tmp_path, tiny_model_dir):
     path = tmp_path / "old_mac.py"
     path.write_bytes(b"a = 1\rb = 2\rc = a + b\r")

@@ -9,8 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import FileAnalysis
-from ..analysis.syntax.align import LAYOUT, PROSE
+from ..analysis.syntax.align import CODE, LAYOUT, PROSE
 from ..analysis.verdicts.levels import DIAGNOSTIC_THRESHOLD, LEVEL_STEP, surprise_level
+from ..analysis.verdicts.lines import MIN_CONTEXT_TOKENS
 from .safe_text import terminal_safe
 
 #: A CR that is not part of CRLF.
@@ -153,4 +154,15 @@ def render_file(
         if analysis.top_lines(1):
             console.print(top_lines_table(analysis, top, unit))
         else:
-            console.print(Text("no lines with scored code to rank", style="dim"))
+            console.print(Text(_nothing_ranked(analysis), style="dim"))
+
+
+def _nothing_ranked(analysis: FileAnalysis) -> str:
+    """Why a file has no lines to rank (a short file's tokens only set the context)."""
+    code = [i for i, s in enumerate(analysis.syntax) if s.kind == CODE]
+    if code and max(code) < MIN_CONTEXT_TOKENS:
+        return (
+            f"no lines to rank: the first {MIN_CONTEXT_TOKENS} tokens of a file are not ranked"
+            " (the model has seen no code before them), and this file has no code after them"
+        )
+    return "no lines with scored code to rank"
