@@ -427,6 +427,22 @@ def _print_review(fmt: str, review) -> None:
         render_text(Console(highlight=False), review)
 
 
+def _out_dir_problem(out) -> str | None:
+    """Why the report directory ``out`` cannot be made or written, or None."""
+    if out.exists() and not out.is_dir():
+        return "it exists and is not a directory"
+    existing = out
+    while not existing.exists():  # the nearest existing folder is where mkdir writes
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{existing} is not a directory"
+    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -440,6 +456,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         _error(f"no such file or directory: {', '.join(missing)}")
         return EXIT_USAGE
     out = Path(args.out)
+    problem = _out_dir_problem(out)
+    if problem:  # before loading models and scoring for minutes
+        _error(f"cannot write the report to {args.out}: {problem}")
+        return EXIT_USAGE
     if not any(True for _ in corpus_files(args.paths, exclude=(out,))):
         _error("no source files with a known language under " + ", ".join(args.paths))
         return EXIT_INPUT

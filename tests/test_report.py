@@ -109,6 +109,17 @@ def test_report_on_nothing_is_an_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "missing")]) == 2
 
 
+def test_an_unusable_out_folder_is_refused_before_any_model_loads(tmp_path, capsys):
+    (tmp_path / "app.py").write_text(APP)
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    # "--model none" would fail to load (exit 3): exit 2 shows the folder is checked first.
+    for out in (taken, taken / "sub"):
+        assert cli.main(["report", str(tmp_path), "--out", str(out), "--model", "none"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot write the report" in err and "not a directory" in err
+
+
 def test_batched_scoring_equals_one_text_at_a_time(tiny):
     from lossmap.analysis.scoring.batch import score_texts
     from lossmap.analysis.scoring.document_scorer import score_text
