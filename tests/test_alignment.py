@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from lossmap.analysis.syntax.align import CODE, LAYOUT, PROSE, align, parse
-from lossmap.analysis.syntax.languages import known_languages, language_for
+from lossmap.analysis.syntax.languages import (
+    known_languages,
+    language_for,
+    language_from_shebang,
+)
 from lossmap.analysis.syntax.offsets import byte_to_char_offsets, char_to_byte_offsets
 from lossmap.analysis.verdicts.lines import find_definitions
 
@@ -137,6 +141,25 @@ def test_language_detection():
     assert language_for("Dockerfile") == "dockerfile"
     assert language_for("x", "TypeScript") == "typescript"
     assert len(known_languages()) > 150
+
+
+@pytest.mark.parametrize(
+    ("first_line", "language"),
+    [
+        ("#!/usr/bin/env python3\n", "python"),
+        ("#!/usr/bin/python3.12 -u\n", "python"),
+        ("#!/usr/bin/env -S PYTHONPATH=. python3 -u\n", "python"),
+        ("#!/bin/sh\n", "bash"),
+        ("#!/usr/bin/env node\n", "javascript"),
+        ("#!/usr/bin/env Rscript\n", "r"),
+        ("#!/usr/bin/env\n", None),
+        ("#!/usr/local/bin/klingon\n", None),
+        ("# not a shebang: python\n", None),
+        (" #!/usr/bin/python\n", None),
+    ],
+)
+def test_a_scripts_language_comes_from_its_shebang(first_line, language):
+    assert language_from_shebang(first_line + "print(1)\n") == language
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,23 @@ def test_scan_reads_stdin(capsys, monkeypatch, tiny_model_dir):
     assert code == 0
     f = json.loads(out)["files"][0]
     assert f["path"] == "<stdin>" and f["language"] == "python"
+    assert not any("without syntax" in n for n in f["notes"])
+
+
+def test_without_a_language_a_shebang_names_it_or_a_note_says_so(capsys, tmp_path, tiny_model_dir):
+    script = tmp_path / "deploy"
+    script.write_text("#!/usr/bin/env python3\n" + SOURCE, encoding="utf-8")
+    plain = tmp_path / "deploy.unknownext"
+    plain.write_text(SOURCE, encoding="utf-8")
+    code, out, _ = run(
+        capsys, "scan", str(script), str(plain), "--model", str(tiny_model_dir), "--json"
+    )
+    assert code == 0
+    found, unknown = json.loads(out)["files"]
+    assert found["language"] == "python"
+    assert not any("without syntax" in n for n in found["notes"])
+    assert unknown["language"] is None
+    assert any("scored without syntax" in n for n in unknown["notes"])
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
-"""Which tree-sitter grammar a file uses: from an explicit id or the file extension."""
+"""Which tree-sitter grammar a file uses: from an explicit id, the file name or a ``#!`` line."""
 
 from __future__ import annotations
 
+import re
 import typing
 from functools import lru_cache
 from pathlib import PurePath
@@ -60,4 +61,28 @@ def language_for(path: str | None, explicit: str | None = None) -> str | None:
         return None
     p = PurePath(path)
     lang = _FILENAMES.get(p.name) or _EXTENSIONS.get(p.suffix.lower())
+    return lang if lang in known_languages() else None
+
+
+#: Interpreters of ``#!`` lines (version suffixes such as ``python3.12`` are dropped).
+_INTERPRETERS = {
+    "python": "python", "pypy": "python", "node": "javascript", "nodejs": "javascript",
+    "bash": "bash", "sh": "bash", "dash": "bash", "ksh": "bash", "zsh": "bash",
+    "fish": "fish", "ruby": "ruby", "perl": "perl", "php": "php", "lua": "lua",
+    "luajit": "lua", "rscript": "r", "julia": "julia", "tclsh": "tcl", "wish": "tcl",
+}  # fmt: skip
+_VERSION = re.compile(r"[\d.]+$")
+
+
+def language_from_shebang(text: str) -> str | None:
+    """The language of a script's ``#!`` line (``#!/usr/bin/env -S python3 -u``), or None."""
+    if not text.startswith("#!"):
+        return None
+    words = text[2:].split("\n", 1)[0].split()
+    if words and PurePath(words[0]).name == "env":
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    if not words:
+        return None
+    name = _VERSION.sub("", PurePath(words[0]).name.lower())
+    lang = _INTERPRETERS.get(name)
     return lang if lang in known_languages() else None
