@@ -185,3 +185,14 @@ def test_a_line_the_judge_confirmed_needs_the_confirmed_bar_and_one_it_cleared_i
     # The judge cleared it: hidden, whatever the causal margin.
     analysis.two_sided[line] = TwoSidedLine(line, {}, m - 2, m - 2, worst, None, line_level=True)
     assert published() == []
+
+
+def test_a_documents_language_comes_from_its_id_name_or_shebang():
+    from lossmap.server.documents import OpenDocument
+    from lossmap.server.scheduling import language_of
+
+    script = "#!/usr/bin/env python3\nprint(1)\n"
+    assert language_of(OpenDocument("file:///w/deploy", script, 1, "plaintext")) == "python"
+    assert language_of(OpenDocument("file:///w/deploy", script, 1, "shellscript")) == "bash"
+    assert language_of(OpenDocument("file:///w/a.rs", script, 1, "plaintext")) == "rust"
+    assert language_of(OpenDocument("file:///w/notes", "hello\n", 1, "plaintext")) is None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..analysis import FileAnalysis
-from ..analysis.syntax.languages import language_for
+from ..analysis.syntax.languages import language_for, language_from_shebang
 from ..analysis.syntax.offsets import count_line_breaks
 from ..analysis.syntax.source import BINARY, TOO_LARGE, input_problem
 from ..analysis.verdicts.confirm import Confirmation, candidate_lines, lines_to_confirm
@@ -71,11 +71,12 @@ def schedule(ls: LossmapServer, key: str, immediate: bool = False) -> None:
 
 
 def language_of(doc: OpenDocument) -> str | None:
-    """The tree-sitter language of a document: from its LSP language id, else its name."""
+    """The tree-sitter language of a document: from its LSP language id, else its name, else
+    a ``#!`` line (an extensionless script a client calls ``plaintext``)."""
     lang = _LSP_LANGUAGES.get(doc.language_id or "", doc.language_id)
     found = language_for(None, lang) if lang else None
     if found is None:
-        found = language_for(doc.name)
+        found = language_for(doc.name) or language_from_shebang(doc.text)
     return found
 
 

@@ -78,7 +78,7 @@ def language_from_shebang(text: str) -> str | None:
     """The language of a script's ``#!`` line (``#!/usr/bin/env -S python3 -u``), or None."""
     if not text.startswith("#!"):
         return None
-    words = text[2:].split("\n", 1)[0].split()
+    words = text[2:1024].split("\n", 1)[0].split()
     if words and PurePath(words[0]).name == "env":
         words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
     if not words:
