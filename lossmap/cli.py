@@ -686,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from .server.server import serve
 
+            if sys.stdin.isatty():  # started by hand: say what it waits for
+                print(
+                    "lossmap serve: a language server speaking LSP on stdin/stdout; start it"
+                    " from an editor (README: In the editor). Ctrl-C stops it.",
+                    file=sys.stderr,
+                )
             serve()
             return 0
         return cmd_model(args)

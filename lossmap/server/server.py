@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from lsprotocol import types
@@ -474,6 +476,10 @@ def serve() -> None:
             format="%(asctime)s %(name)s: %(message)s",
         )
         logging.getLogger("lossmap").setLevel(level)
+    if threading.current_thread() is threading.main_thread():
+        # pygls takes Ctrl-C as a stop and then waits for its stdin reader thread, which is
+        # blocked in a read: the process hung. Stop at once instead (nothing is unsaved).
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     code = 0
     try:
         server.start_io()
