@@ -118,6 +118,9 @@ def test_without_a_language_a_shebang_names_it_or_a_note_says_so(capsys, tmp_pat
         (None, "no such file"),
         (b"\x7fELF\x02\x01\x00\x00binary", "binary file"),
         (b"x = '\xff\xfe'\n", "not valid UTF-8 (byte 0xff at offset 5, line 1)"),
+        ("x = 'é'\n".encode("utf-16"), "UTF-16LE text, and lossmap reads UTF-8"),
+        ("x = 'é'\n".encode("utf-16-be"), "UTF-16BE text"),
+        ("x = 1\n".encode("utf-32"), "UTF-32LE text"),
     ],
 )
 def test_bad_input_gets_one_line_error_and_others_still_scanned(

@@ -39,6 +39,31 @@ def input_problem(size: int, head: bytes | str, max_bytes: int | None) -> str | 
     return None
 
 
+_BOMS = (  # the 4-byte marks first: UTF-32LE's begins with UTF-16LE's
+    (b"\xff\xfe\x00\x00", "UTF-32LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32BE"),
+    (b"\xff\xfe", "UTF-16LE"),
+    (b"\xfe\xff", "UTF-16BE"),
+)
+
+
+def wide_encoding(data: bytes) -> str | None:
+    """``UTF-16LE`` and the like when ``data`` (NUL bytes in it) looks like text in a wide
+    encoding: a byte-order mark, or mostly ASCII with every other byte NUL."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    head = data[:4096]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) == len(odd) and even.count(0) <= len(even) // 10:
+        return "UTF-16LE"
+    if even.count(0) == len(even) and odd.count(0) <= len(odd) // 10:
+        return "UTF-16BE"
+    return None
+
+
 def decode_source(data: bytes, name: str, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Source:
     """Decode ``data`` as UTF-8 source text, or raise :class:`InputError` saying why not."""
     problem = input_problem(len(data), data, max_bytes)
@@ -47,6 +72,12 @@ def decode_source(data: bytes, name: str, max_bytes: int | None = DEFAULT_MAX_BY
             f"{name}: larger than the limit of {max_bytes:,} bytes (raise it with --max-bytes)"
         )
     if problem == BINARY:
+        wide = wide_encoding(data)
+        if wide:
+            raise InputError(
+                f"{name}: {wide} text, and lossmap reads UTF-8: convert it first"
+                f" (iconv -f {wide} -t UTF-8)"
+            )
         raise InputError(f"{name}: looks like a binary file (it contains NUL bytes)")
     try:
         text = data.decode("utf-8")
@@ -54,7 +85,8 @@ def decode_source(data: bytes, name: str, max_bytes: int | None = DEFAULT_MAX_BY
         line = data.count(b"\n", 0, err.start) + 1
         raise InputError(
             f"{name}: not valid UTF-8 (byte 0x{data[err.start]:02x}"
-            f" at offset {err.start}, line {line})"
+            f" at offset {err.start}, line {line}); if it is in a legacy encoding such as"
+            " Latin-1, convert it to UTF-8 first"
         ) from None
     # A BOM is an encoding mark, not code the model should be scored on.
     text = text.removeprefix("\ufeff")
