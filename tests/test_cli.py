@@ -207,3 +207,45 @@ def test_model_command_shows_a_directory_model(capsys, tiny_model_dir):
     code, out, _ = run(capsys, "model", "--model", str(tiny_model_dir))
     assert code == 0
     assert "(directory)" in out and "prepared:  yes" in out
+
+
+def test_started_by_hand_it_says_what_it_is_and_ctrl_c_stops_it(tmp_path):
+    import json
+    import os
+    import pty
+    import signal
+    import subprocess
+    import sys
+    import tty
+
+    controller, terminal = pty.openpty()  # stdin is a terminal, as when typed at a prompt
+    env = {**os.environ, "LOSSMAP_MODEL": str(tmp_path / "no-model")}  # none is needed
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lossmap", "serve"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        line = proc.stderr.readline().decode()
+        assert "language server speaking LSP" in line
+        # Signal it only once it serves (an initialize answered): before that, Ctrl-C ends
+        # the command line, not the server.
+        tty.setraw(terminal)
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+        )
+        os.write(controller, f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+        answer = b""
+        while b'"id": 1' not in answer:  # the body ends without a newline: no readline
+            chunk = proc.stdout.read1(65536)
+            assert chunk, "the server closed stdout without answering"
+            answer += chunk
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130  # it hung in pygls's shutdown before
+    finally:
+        proc.kill()
+        proc.communicate()
+        os.close(controller)
+        os.close(terminal)
