@@ -429,16 +429,12 @@ def _print_review(fmt: str, review) -> None:
 
 def _out_dir_problem(out) -> str | None:
     """Why the report directory ``out`` cannot be made or written, or None."""
-    if out.exists() and not out.is_dir():
-        return "it exists and is not a directory"
-    existing = out
-    while not existing.exists():  # the nearest existing folder is where mkdir writes
-        if existing.parent == existing:
-            break
+    existing = out  # ``out`` itself, or the nearest folder above it that mkdir writes into
+    while not existing.exists() and existing.parent != existing:
         existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        return f"{existing} is not a directory"
-    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir():
+        return f"{existing} exists and is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable"
     return None
 

@@ -8,7 +8,7 @@ from .progress import ProgressFn
 from .scoring.document_scorer import score_text
 from .scoring.tokens import ScoredText
 from .syntax.align import align, parse
-from .syntax.languages import language_for, language_from_shebang
+from .syntax.languages import language_for
 from .verdicts.confirm import confirm_top_lines
 from .verdicts.file_analysis import FileAnalysis
 from .verdicts.lines import summarize_definitions, summarize_lines
@@ -46,16 +46,14 @@ def analyze_scored(scored: ScoredText, name: str, language: str | None = None) -
     summarise it by line and definition."""
     notes = []
     text = scored.text
-    lang = language_for(name, language)
-    if language and lang is None:
-        notes.append(f"no grammar for language '{language}': scored without syntax")
-    elif lang is None:
-        lang = language_from_shebang(text)
-        if lang is None:
-            notes.append(
-                f"no language known from the name '{name}' or a #! line: scored"
-                " without syntax (name the language to align tokens to a grammar)"
-            )
+    lang = language_for(name, language, text)
+    if lang is None:
+        notes.append(
+            f"no grammar for language '{language}': scored without syntax"
+            if language
+            else f"no language known from the name '{name}' or a #! line: scored without"
+            " syntax (name the language to align tokens to a grammar)"
+        )
     parsed = parse(text, lang)
     syntax = align(text, [(t.start, t.end) for t in scored.tokens], parsed)
     return FileAnalysis(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..analysis import FileAnalysis
-from ..analysis.syntax.languages import language_for, language_from_shebang
+from ..analysis.syntax.languages import language_for
 from ..analysis.syntax.offsets import count_line_breaks
 from ..analysis.syntax.source import BINARY, TOO_LARGE, input_problem
 from ..analysis.verdicts.confirm import Confirmation, candidate_lines, lines_to_confirm
@@ -75,9 +75,7 @@ def language_of(doc: OpenDocument) -> str | None:
     a ``#!`` line (an extensionless script a client calls ``plaintext``)."""
     lang = _LSP_LANGUAGES.get(doc.language_id or "", doc.language_id)
     found = language_for(None, lang) if lang else None
-    if found is None:
-        found = language_for(doc.name) or language_from_shebang(doc.text)
-    return found
+    return found or language_for(doc.name, text=doc.text)
 
 
 def why_not_scored(doc: OpenDocument, cfg: ServerConfig) -> str | None:

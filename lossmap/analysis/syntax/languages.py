@@ -52,16 +52,21 @@ def known_languages() -> frozenset[str]:
 PROSE_LANGUAGES = frozenset({"markdown", "markdown_inline", "rst", "org", "latex", "typst"})
 
 
-def language_for(path: str | None, explicit: str | None = None) -> str | None:
-    """The language id for ``path`` (or ``explicit``), or None when no grammar fits."""
+def language_for(
+    path: str | None, explicit: str | None = None, text: str | None = None
+) -> str | None:
+    """The language id for ``explicit``, else ``path``'s name, else ``text``'s ``#!`` line;
+    None when no grammar fits (an unknown ``explicit`` id is not second-guessed)."""
     if explicit:
         lang = explicit.lower()
         return lang if lang in known_languages() else None
-    if not path or path == "-":
-        return None
-    p = PurePath(path)
-    lang = _FILENAMES.get(p.name) or _EXTENSIONS.get(p.suffix.lower())
-    return lang if lang in known_languages() else None
+    lang = None
+    if path and path != "-":
+        p = PurePath(path)
+        lang = _FILENAMES.get(p.name) or _EXTENSIONS.get(p.suffix.lower())
+    if lang in known_languages():
+        return lang
+    return language_from_shebang(text) if text else None
 
 
 #: Interpreters of ``#!`` lines (version suffixes such as ``python3.12`` are dropped).
